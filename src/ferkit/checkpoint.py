@@ -1,0 +1,75 @@
+"""Self-describing checkpoints: weights plus plain metadata, written atomically, loaded safely."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .atomic import atomic_write
+from .errors import FerkitError
+from .models import FerNet, build_model
+
+FORMAT = "ferkit-checkpoint"
+# What a model needs to be rebuilt and fed; everything else in a checkpoint is history.
+MODEL_KEYS = ("arch", "classes", "img_size")
+
+
+def save_checkpoint(path: str | Path, model: FerNet, config: dict, **extra: Any) -> None:
+    """Write {format, config, model state, extra (optimizer, epoch, metrics, args...)}."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ckpt = {"format": FORMAT, "ferkit_version": __version__, "config": config, "model": state}
+    ckpt.update(extra)
+    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with weights_only=True (nothing pickled runs) and check its shape."""
+    path = Path(path)
+    if not path.exists():
+        raise FerkitError(f"no such checkpoint: {path}")
+    if path.is_dir():
+        raise FerkitError(f"{path} is a directory, expected a checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FerkitError(
+            f"refused to load {path}: it holds pickled objects other than weights, "
+            f"which could run code ({first})"
+        ) from e
+    except PermissionError as e:
+        raise FerkitError(f"cannot read {path}: permission denied") from e
+    except Exception as e:
+        raise FerkitError(f"{path} is not a readable checkpoint (corrupt or truncated: {e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise FerkitError(
+            f"{path} is not a ferkit checkpoint (expected one written by `ferkit train`)"
+        )
+    config = ckpt.get("config")
+    if not isinstance(config, dict) or any(k not in config for k in MODEL_KEYS):
+        raise FerkitError(f"{path} is a ferkit checkpoint without its model config")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> FerNet:
+    """Rebuild the network the checkpoint describes and load its weights strictly."""
+    config = ckpt["config"]
+    model = build_model(config["arch"], len(config["classes"]), pretrained="none")
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as e:
+        raise FerkitError(
+            f"{source}: weights do not match a {config['arch']} with "
+            f"{len(config['classes'])} classes ({str(e).splitlines()[0]})"
+        ) from e
+    return model.eval()
+
+
+def load_model(path: str | Path) -> tuple[FerNet, dict]:
+    """The model and config of a checkpoint file, ready for inference."""
+    ckpt = load_checkpoint(path)
+    return model_from_checkpoint(ckpt, path), ckpt["config"]

@@ -1,0 +1,78 @@
+"""The `ferkit` command: train, evaluate, export, predict.
+
+Each subcommand is a module with get_args_parser(add_help=False) and main(args); this file
+only mounts them and turns user errors into one `error: ...` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import FerkitError
+
+# subcommand -> (module, one-line help); modules import lazily so `predict` never loads torch.
+COMMANDS = {
+    "train": ("ferkit.training", "train a model on an image-folder dataset"),
+    "evaluate": ("ferkit.evaluation", "report accuracy, F1 and the confusion matrix of a model"),
+    "export": ("ferkit.export", "export a checkpoint to ONNX"),
+    "predict": ("ferkit.predict", "recognise the expression in images"),
+}
+TRAIN_EXTRA = {"torch", "torchvision", "matplotlib", "seaborn", "sklearn", "tqdm", "onnx"}
+
+
+def _command_module(name: str):
+    module, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in TRAIN_EXTRA:
+            raise FerkitError(
+                f"`ferkit {name}` needs {e.name.split('.')[0]}: pip install 'ferkit[train]'"
+            ) from e
+        raise
+
+
+def run(command: str, argv: list[str] | None = None) -> int:
+    """Parse argv for one subcommand and run it (what train.py and predict.py call)."""
+    try:
+        module = _command_module(command)
+        parser = module.get_args_parser(add_help=True)
+        parser.prog = f"ferkit {command}" if command != "predict" else parser.prog
+        return _call(module, parser.parse_args(argv))
+    except FerkitError as e:
+        return _fail(e)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        for name, (_, help_text) in COMMANDS.items():
+            # Only the chosen subcommand's module is imported (and its parser built).
+            own = name == chosen
+            parents = [_command_module(name).get_args_parser(add_help=False)] if own else []
+            sub.add_parser(name, parents=parents, help=help_text, description=help_text)
+        args = parser.parse_args(argv)
+        return _call(_command_module(args.command), args)
+    except FerkitError as e:
+        return _fail(e)
+
+
+def _call(module, args) -> int:
+    try:
+        result = module.main(args)  # training returns its model: not an exit status
+        return result if isinstance(result, int) else 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(e: FerkitError) -> int:
+    print(f"error: {e}", file=sys.stderr)
+    return 2

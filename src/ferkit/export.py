@@ -1,0 +1,74 @@
+"""`ferkit export`: a checkpoint as an ONNX model that carries its own metadata."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic import atomic_write
+from .backends.onnx import METADATA_KEY
+from .checkpoint import load_model
+from .errors import FerkitError
+
+OPSET = 17
+
+
+class WithSoftmax(nn.Module):
+    """The exported graph outputs probabilities, so every backend returns the same thing."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def export_onnx(model: nn.Module, config: dict, output: str | Path) -> str:
+    """Write `model` to `output` as ONNX (dynamic batch, config in the metadata); its sha256."""
+    import onnx
+
+    size = config["img_size"]
+    dummy = torch.rand(2, 1, size, size)
+    wrapped = WithSoftmax(model).eval()
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporter deprecation chatter
+            torch.onnx.export(
+                wrapped, (dummy,), tmp, input_names=["input"], output_names=["probs"],
+                dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
+                opset_version=OPSET, dynamo=False,
+            )
+        proto = onnx.load(tmp)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(config)
+        proto.doc_string = f"ferkit {config['arch']} expression classifier: {config['classes']}"
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp)
+
+    atomic_write(output, write)
+    return hashlib.sha256(Path(output).read_bytes()).hexdigest()
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Export a checkpoint to ONNX.", add_help=add_help)
+    p.add_argument("--model", default="best_model.pth", help="checkpoint written by ferkit train")
+    p.add_argument("--output", default="model.onnx", help="the ONNX file to write")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    model, config = load_model(args.model)
+    digest = export_onnx(model, config, args.output)
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB, "
+          f"sha256 {digest[:16]}…): {config['arch']}, {config['img_size']}px, "
+          f"classes {', '.join(config['classes'])}")

@@ -1,0 +1,85 @@
+"""Reading images the way users hand them to us: any file Pillow opens, PIL images, arrays."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import FerkitError
+
+ImageInput = str | Path | Image.Image | np.ndarray
+
+# Pillow warns at MAX_IMAGE_PIXELS (~89 Mpx) and raises at twice that; we refuse at the warning:
+# a face photo that large is either a mistake or a decompression bomb.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file fully decoded, upright (EXIF orientation applied); FerkitError if not."""
+    path = Path(path)
+    if not path.exists():
+        raise FerkitError(f"no such file: {path}")
+    if path.is_dir():
+        raise FerkitError(f"{path} is a directory, expected an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                img = ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise FerkitError(f"{path} is too large to be a sane image ({e})") from e
+    except UnidentifiedImageError as e:
+        raise FerkitError(f"{path} is not an image Pillow can read") from e
+    except PermissionError as e:
+        raise FerkitError(f"cannot read {path}: permission denied") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise FerkitError(f"{path} is corrupt or truncated ({e})") from e
+    return img
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode (RGB, RGBA, palette, CMYK, 16-bit, float) as a uint8 luminance array."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # Pillow's convert("L") clips 16-bit values at 255; scale the real range instead.
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F" and arr.max() <= 1.0:
+            top = 1.0
+        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Composite on white so transparent margins do not turn into black blocks.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
+    """A path, PIL image or numpy array (HxW, HxWx3 RGB, or BGR when `bgr`) as a PIL image."""
+    if isinstance(image, (str, Path)):
+        return open_image(image)
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            if np.issubdtype(arr.dtype, np.floating) and arr.max(initial=0) <= 1.0:
+                arr = arr * 255.0
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.ndim == 2:
+            return Image.fromarray(arr, "L")
+        if arr.ndim == 3 and arr.shape[2] in (3, 4):
+            arr = arr[:, :, :3]
+            if bgr:
+                arr = arr[:, :, ::-1]
+            return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+        raise FerkitError(f"expected an HxW or HxWx3 image array, got shape {arr.shape}")
+    raise FerkitError(
+        f"expected a path, a PIL image or a numpy array, got {type(image).__name__}"
+    )

@@ -1,0 +1,52 @@
+"""Figures: training curves and confusion matrices (matplotlib + seaborn, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: training runs on servers without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .atomic import atomic_write  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def plot_history(history: list[dict], path: str | Path) -> None:
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        ax_loss.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    for key, label in (("train_acc", "train"), ("val_acc", "validation")):
+        ax_acc.plot(epochs, [100 * h[key] for h in history], marker="o", label=label)
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, path)
+
+
+def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, title: str = ""):
+    """Counts and row-normalised (recall per true class) matrices side by side."""
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+    fig, (ax_n, ax_p) = plt.subplots(1, 2, figsize=(15, 6))
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", ax=ax_n,
+                xticklabels=classes, yticklabels=classes)
+    sns.heatmap(norm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax_p,
+                xticklabels=classes, yticklabels=classes)
+    ax_n.set(title="Counts", xlabel="predicted", ylabel="true")
+    ax_p.set(title="Row-normalised (recall)", xlabel="predicted", ylabel="true")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
