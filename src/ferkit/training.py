@@ -134,10 +134,15 @@ def setup_device(requested: str) -> tuple[torch.device, int, int]:
         raise FerkitError(f"--device {requested!r} is not a device ({e})") from e
 
 
-def load_data(args, master: bool) -> tuple[Split, Split]:
+def dataset_classes(args) -> tuple[Path, Path, list[str]]:
+    """Check the layout before any slow work: (train dir, validation dir, classes)."""
     train_dir, val_dir = dataset_splits(args.data)
     classes = list_classes(train_dir)
     check_same_classes(classes, val_dir, f"{train_dir}")
+    return train_dir, val_dir, classes
+
+
+def load_data(args, train_dir: Path, val_dir: Path, classes, master: bool) -> tuple[Split, Split]:
     cache = None if args.cache_dir == "none" else args.cache_dir
     progress = master and not args.no_progress
     train = load_split(train_dir, classes, args.img_size, cache, progress)
@@ -208,7 +213,18 @@ def train_one_epoch(model, opt, step_sched, images, labels, args, ctx) -> tuple[
     stats = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=ctx["device"])])
     if ctx["world"] > 1:
         dist.all_reduce(stats)
+        average_buffers(model)
     return (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
+
+
+@torch.no_grad()
+def average_buffers(model: nn.Module) -> None:
+    """Average BatchNorm statistics across ranks: DDP syncs gradients, not running stats,
+    and every rank must evaluate and save the same model."""
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf)
+            buf.div_(dist.get_world_size())
 
 
 @torch.no_grad()
@@ -248,16 +264,16 @@ def main(args: argparse.Namespace) -> nn.Module:
     if master:
         out.mkdir(parents=True, exist_ok=True)
 
-    train, val = load_data(args, master)
-    classes = train.classes
+    train_dir, val_dir, classes = dataset_classes(args)
+    model = build_model(args.arch, len(classes), args.pretrained)
+    set_trainable(model, args.freeze_backbone, args.unfreeze_last)
+    train, val = load_data(args, train_dir, val_dir, classes, master)
     # The whole decoded dataset lives on the training device (FER2013 train: 66 MB).
     train_x, train_y, val_x, val_y = (
         torch.from_numpy(a).to(device, non_blocking=True)
         for a in (train.images, train.labels, val.images, val.labels)
     )
 
-    model = build_model(args.arch, len(classes), args.pretrained)
-    set_trainable(model, args.freeze_backbone, args.unfreeze_last)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)

@@ -1,0 +1,96 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FERKIT_SHARED", ROOT.parent / "shared"))
+CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def requires(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path} (the team's shared data)")
+
+
+requires_fer = requires(SHARED / "fer2013")
+requires_weights = requires(SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth")
+requires_photos = requires(SHARED / "photos")
+
+
+def face_like(seed: int, size: int = 48) -> np.ndarray:
+    """A grey image with structure (gradients, blobs), so flips and rotations change it."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = 80 + 100 * xx + 40 * np.sin(6 * yy + seed)
+    cy, cx = rng.uniform(0.2, 0.8, 2)
+    img += 60 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 0.01)
+    return np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8)
+
+
+def make_dataset(root: Path, per_class: int = 4, classes=CLASSES, splits=("train", "test")):
+    for s, split in enumerate(splits):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                seed = 1000 * s + 100 * c + i
+                Image.fromarray(face_like(seed)).save(folder / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """data/{train,test}/<7 classes>/*.jpg, 4 synthetic 48x48 images each."""
+    return make_dataset(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint trained for one epoch on synthetic data (32px, no pretraining)."""
+    root = tmp_path_factory.mktemp("trained")
+    data = make_dataset(root / "data")
+    train(data, root / "out", "--img-size", "32", "--pretrained", "none", "--batch-size", "8")
+    return root / "out" / "best_model.pth"
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint) -> Path:
+    out = tiny_checkpoint.with_name("model.onnx")
+    r = ferkit("export", "--model", str(tiny_checkpoint), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def train(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    r = ferkit(
+        "train", "--data", str(data), "--output-dir", str(out), "--epochs", "1",
+        "--cache-dir", "none", "--no-progress", *extra,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a python command line as a user would (stdin closed, outputs captured)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=full_env,
+        stdin=subprocess.DEVNULL, timeout=600,
+    )
+
+
+def ferkit(*args: str, **kw) -> subprocess.CompletedProcess:
+    return run("-m", "ferkit", *args, **kw)
+
+
+def assert_user_error(r: subprocess.CompletedProcess, fragment: str) -> None:
+    """Exit status 2, one `error:` line naming the problem, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,12 @@
+"""Run by torchrun in test_training: trains, then saves this rank's final weights."""
+
+import os
+import sys
+
+import torch
+
+from ferkit.training import get_args_parser, main
+
+out = sys.argv[1]
+model = main(get_args_parser().parse_args(sys.argv[2:]))
+torch.save(model.state_dict(), out.format(rank=os.environ["RANK"]))

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import face_like
+from ferkit.errors import FerkitError
+from ferkit.images import as_pil, open_image, to_gray
+
+
+@pytest.fixture
+def grey():
+    return face_like(3, 64)
+
+
+@pytest.mark.parametrize(
+    "mode,ext", [("RGB", "jpg"), ("L", "png"), ("RGBA", "png"), ("P", "png"), ("CMYK", "jpg"),
+                 ("RGB", "bmp"), ("RGB", "webp"), ("LA", "png")],
+)
+def test_every_common_mode_and_format_reads_as_the_same_grey(tmp_path, grey, mode, ext):
+    path = tmp_path / f"face.{ext}"
+    Image.fromarray(grey).convert(mode).save(path)
+    out = to_gray(open_image(path))
+    assert out.shape == grey.shape and out.dtype == np.uint8
+    # lossy formats and palettes move values a little, never the picture
+    assert np.abs(out.astype(int) - grey).mean() < 8
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path, grey):
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path)
+    assert Image.open(path).mode.startswith("I")
+    out = to_gray(open_image(path))
+    assert np.abs(out.astype(int) - grey).max() <= 1
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = np.zeros((40, 80), np.uint8)
+    img[:, :10] = 255  # a white band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(img).save(path, exif=exif.tobytes())
+    out = to_gray(open_image(path))
+    assert out.shape == (80, 40)
+    assert out[:10].mean() > 200  # the band is now at the top
+
+
+def test_transparent_margins_become_white_not_black():
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    assert to_gray(Image.fromarray(rgba, "RGBA")).min() == 255
+
+
+def test_missing_non_image_and_truncated_files_are_user_errors(tmp_path, grey):
+    with pytest.raises(FerkitError, match="no such file"):
+        open_image(tmp_path / "nope.jpg")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(FerkitError, match="not an image"):
+        open_image(tmp_path / "notes.jpg")
+    Image.fromarray(grey).save(tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FerkitError, match="corrupt or truncated"):
+        open_image(tmp_path / "cut.jpg")
+    with pytest.raises(FerkitError, match="is a directory"):
+        open_image(tmp_path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("L", (200, 200)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+    with pytest.raises(FerkitError, match="too large"):
+        open_image(path)
+
+
+def test_arrays_rgb_and_bgr_give_the_same_grey():
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 255  # pure red
+    bgr = rgb[..., ::-1]
+    assert to_gray(as_pil(rgb)).mean() == pytest.approx(to_gray(as_pil(bgr, bgr=True)).mean())
+    assert to_gray(as_pil(rgb)).mean() != pytest.approx(to_gray(as_pil(bgr)).mean())
+    assert to_gray(as_pil(np.full((3, 3), 0.5))).max() in (127, 128)  # floats in [0, 1]
+    with pytest.raises(FerkitError, match="expected a path"):
+        as_pil(42)

@@ -1,0 +1,99 @@
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_user_error, face_like, ferkit, run
+from ferkit.predict import format_face
+from ferkit.recognizer import Face, load
+
+BANNER = re.compile(
+    r"^={50}\nPredicted Emotion: [A-Z]+\nConfidence: \d{1,3}\.\d\d%\n={50}$", re.M
+)
+
+
+@pytest.fixture
+def face_png(tmp_path):
+    path = tmp_path / "face.png"
+    Image.fromarray(face_like(5, 96)).convert("RGB").save(path)
+    return path
+
+
+def test_banner_and_bars_have_the_briefs_shape():
+    face = Face((0, 0, 48, 48), {"angry": 0.05, "happy": 0.9245, "sad": 0.0255})
+    text = format_face(face, show_all=True)
+    assert BANNER.search(text)
+    assert "Predicted Emotion: HAPPY\nConfidence: 92.45%" in text
+    bars = {line.split(":")[0].strip(): line.count("█") for line in text.splitlines()
+            if "█" in line or re.match(r"^\w+\s+: ", line)}
+    assert bars == {"angry": 2, "happy": 46, "sad": 1}
+    assert "happy     : 92.45% " in text
+
+
+@pytest.mark.parametrize("kind", ["pth", "onnx"])
+def test_predict_py_prints_the_banner_from_both_backends(tiny_checkpoint, tiny_onnx, face_png,
+                                                         kind):
+    model = tiny_checkpoint if kind == "pth" else tiny_onnx
+    r = run("predict.py", str(face_png), "--model", str(model), "--show-all")
+    assert r.returncode == 0, r.stderr
+    assert BANNER.search(r.stdout)
+    assert sum(1 for line in r.stdout.splitlines() if line.endswith("%") or "█" in line) >= 7
+
+
+def test_both_backends_agree_through_the_api(tiny_checkpoint, tiny_onnx, face_png):
+    a = load(tiny_checkpoint).predict(face_png)[0]
+    b = load(tiny_onnx).predict(face_png)[0]
+    assert a.label == b.label and a.box == b.box == (0, 0, 96, 96)
+    assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) <= 1e-4
+    # paths, PIL images and arrays give the same answer; BGR arrays are said to be BGR
+    rgb = np.asarray(Image.open(face_png))
+    assert load(tiny_onnx).predict(rgb)[0].probs == pytest.approx(b.probs, abs=1e-6)
+    bgr = rgb[..., ::-1]
+    assert load(tiny_onnx).predict(bgr, bgr=True)[0].probs == pytest.approx(b.probs, abs=1e-6)
+
+
+def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    r = ferkit("predict", "--model", str(tiny_onnx), "--json", str(face_png), str(face_png),
+               str(tmp_path / "notes.txt"))
+    assert r.returncode == 2
+    assert r.stderr.count("error:") == 1 and "not an image" in r.stderr
+    out = json.loads(r.stdout)
+    assert [("faces" in x) for x in out["results"]] == [True, True, False]
+    face = out["results"][0]["faces"][0]
+    assert set(face) == {"box", "label", "confidence", "probs"}
+    assert abs(sum(face["probs"].values()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
+def test_any_pillow_mode_predicts(tiny_onnx, tmp_path, mode):
+    img = Image.fromarray(face_like(1, 64))
+    img = Image.fromarray(np.asarray(img, np.uint16) * 257) if mode == "I;16" else img.convert(mode)
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    img.save(path)
+    r = run("predict.py", str(path), "--model", str(tiny_onnx))
+    assert r.returncode == 0 and BANNER.search(r.stdout), r.stderr
+
+
+def test_prediction_errors(tiny_onnx, tmp_path, monkeypatch):
+    assert_user_error(run("predict.py", str(tmp_path / "nope.jpg"), "--model", str(tiny_onnx)),
+                      "no such file")
+    (tmp_path / "a.jpg").write_text("text")
+    assert_user_error(run("predict.py", str(tmp_path / "a.jpg"), "--model", str(tiny_onnx)),
+                      "not an image")
+    assert_user_error(run("predict.py", "x.jpg", "--model", str(tmp_path / "m.pth")),
+                      "no such model file")
+    big = tmp_path / "bomb.png"
+    Image.new("L", (12000, 12000)).save(big)  # 144 Mpx: over Pillow's safety limit
+    assert_user_error(run("predict.py", str(big), "--model", str(tiny_onnx)), "too large")
+
+
+def test_the_inference_path_never_imports_torch(tiny_onnx, face_png):
+    code = (
+        "import sys, ferkit.cli; rc = ferkit.cli.main(['predict', '--model', sys.argv[1], "
+        "sys.argv[2]]); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+    )
+    r = run("-c", code, str(tiny_onnx), str(face_png))
+    assert r.returncode == 0, r.stderr
