@@ -2,8 +2,8 @@ import pickle
 
 import pytest
 import torch
-
 from conftest import assert_user_error, run
+
 from ferkit.checkpoint import load_checkpoint, load_model, save_checkpoint
 from ferkit.errors import FerkitError
 from ferkit.models import build_model

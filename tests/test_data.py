@@ -2,8 +2,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import CLASSES, make_dataset
+
 from ferkit.data import check_same_classes, dataset_splits, list_classes, load_split
 from ferkit.errors import FerkitError
 

@@ -1,8 +1,8 @@
 import numpy as np
 import onnx
 import pytest
-
 from conftest import SHARED, assert_user_error, face_like, ferkit, requires_fer
+
 from ferkit.backends import open_backend
 from ferkit.backends.onnx import METADATA_KEY
 from ferkit.images import open_image, to_gray

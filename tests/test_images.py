@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import face_like
 from PIL import Image
 
-from conftest import face_like
 from ferkit.errors import FerkitError
 from ferkit.images import as_pil, open_image, to_gray
 

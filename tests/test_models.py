@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import SHARED, requires_weights
+
 from ferkit.errors import FerkitError
 from ferkit.models import build_model, set_trainable
 

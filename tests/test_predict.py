@@ -3,9 +3,9 @@ import re
 
 import numpy as np
 import pytest
+from conftest import assert_user_error, face_like, ferkit, run
 from PIL import Image
 
-from conftest import assert_user_error, face_like, ferkit, run
 from ferkit.predict import format_face
 from ferkit.recognizer import Face, load
 

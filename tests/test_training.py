@@ -3,7 +3,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import (
     ROOT,
     SHARED,
@@ -15,6 +14,7 @@ from conftest import (
     run,
     train,
 )
+
 from ferkit.training import OUTPUTS, get_args_parser, resolve_recipe
 
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth"
