@@ -36,34 +36,37 @@ def test_banner_and_bars_have_the_briefs_shape():
 def test_predict_py_prints_the_banner_from_both_backends(tiny_checkpoint, tiny_onnx, face_png,
                                                          kind):
     model = tiny_checkpoint if kind == "pth" else tiny_onnx
-    r = run("predict.py", str(face_png), "--model", str(model), "--show-all")
+    r = run("predict.py", str(face_png), "--model", str(model), "--show-all", "--no-detect")
     assert r.returncode == 0, r.stderr
     assert BANNER.search(r.stdout)
     assert sum(1 for line in r.stdout.splitlines() if line.endswith("%") or "█" in line) >= 7
 
 
 def test_both_backends_agree_through_the_api(tiny_checkpoint, tiny_onnx, face_png):
-    a = load(tiny_checkpoint).predict(face_png)[0]
-    b = load(tiny_onnx).predict(face_png)[0]
+    a = load(tiny_checkpoint).predict(face_png, detect=False)[0]
+    b = load(tiny_onnx).predict(face_png, detect=False)[0]
     assert a.label == b.label and a.box == b.box == (0, 0, 96, 96)
     assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) <= 1e-4
     # paths, PIL images and arrays give the same answer; BGR arrays are said to be BGR
     rgb = np.asarray(Image.open(face_png))
-    assert load(tiny_onnx).predict(rgb)[0].probs == pytest.approx(b.probs, abs=1e-6)
-    bgr = rgb[..., ::-1]
-    assert load(tiny_onnx).predict(bgr, bgr=True)[0].probs == pytest.approx(b.probs, abs=1e-6)
+    rec = load(tiny_onnx)
+    assert rec.predict(rgb, detect=False)[0].probs == pytest.approx(b.probs, abs=1e-6)
+    assert rec.predict(Image.fromarray(rgb), detect=False)[0].probs == pytest.approx(b.probs,
+                                                                                    abs=1e-6)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    assert rec.predict(bgr, bgr=True, detect=False)[0].probs == pytest.approx(b.probs, abs=1e-6)
 
 
 def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    r = ferkit("predict", "--model", str(tiny_onnx), "--json", str(face_png), str(face_png),
-               str(tmp_path / "notes.txt"))
+    r = ferkit("predict", "--model", str(tiny_onnx), "--json", "--no-detect", str(face_png),
+               str(face_png), str(tmp_path / "notes.txt"))
     assert r.returncode == 2
     assert r.stderr.count("error:") == 1 and "not an image" in r.stderr
-    out = json.loads(r.stdout)
-    assert [("faces" in x) for x in out["results"]] == [True, True, False]
-    face = out["results"][0]["faces"][0]
-    assert set(face) == {"box", "label", "confidence", "probs"}
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [("faces" in x) for x in out] == [True, True, False]
+    face = out[0]["faces"][0]
+    assert set(face) == {"box", "label", "confidence", "probs", "detection_score"}
     assert abs(sum(face["probs"].values()) - 1) < 1e-4
 
 
@@ -73,7 +76,7 @@ def test_any_pillow_mode_predicts(tiny_onnx, tmp_path, mode):
     img = Image.fromarray(np.asarray(img, np.uint16) * 257) if mode == "I;16" else img.convert(mode)
     path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
     img.save(path)
-    r = run("predict.py", str(path), "--model", str(tiny_onnx))
+    r = run("predict.py", str(path), "--model", str(tiny_onnx), "--no-detect")
     assert r.returncode == 0 and BANNER.search(r.stdout), r.stderr
 
 
@@ -93,7 +96,8 @@ def test_prediction_errors(tiny_onnx, tmp_path, monkeypatch):
 def test_the_inference_path_never_imports_torch(tiny_onnx, face_png):
     code = (
         "import sys, ferkit.cli; rc = ferkit.cli.main(['predict', '--model', sys.argv[1], "
-        "sys.argv[2]]); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+        "sys.argv[2], '--annotate', sys.argv[3]]); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
     )
-    r = run("-c", code, str(tiny_onnx), str(face_png))
+    r = run("-c", code, str(tiny_onnx), str(face_png), str(face_png.with_name("ann.png")))
     assert r.returncode == 0, r.stderr
+    assert face_png.with_name("ann.png").exists()

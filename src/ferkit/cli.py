@@ -20,7 +20,7 @@ COMMANDS = {
     "export": ("ferkit.export", "export a checkpoint to ONNX"),
     "predict": ("ferkit.predict", "recognise the expression in images"),
 }
-TRAIN_EXTRA = {"torch", "torchvision", "matplotlib", "seaborn", "sklearn", "tqdm", "onnx"}
+TRAIN_EXTRA = {"torch", "torchvision", "matplotlib", "seaborn", "sklearn", "onnx", "onnxscript"}
 
 
 def _command_module(name: str):

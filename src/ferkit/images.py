@@ -41,21 +41,32 @@ def open_image(path: str | Path) -> Image.Image:
     return img
 
 
-def to_gray(img: Image.Image) -> np.ndarray:
-    """Any Pillow mode (RGB, RGBA, palette, CMYK, 16-bit, float) as a uint8 luminance array."""
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """An 8-bit L or RGB(A) image: 16-bit and float scaled, transparency on white."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         # Pillow's convert("L") clips 16-bit values at 255; scale the real range instead.
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1.0:
             top = 1.0
-        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Composite on white so transparent margins do not turn into black blocks.
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("L"), dtype=np.uint8)
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img if img.mode in ("L", "RGB") else img.convert("RGB")
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode (RGB, RGBA, palette, CMYK, 16-bit, float) as a uint8 luminance array."""
+    return np.asarray(_eight_bit(img).convert("L"), dtype=np.uint8)
+
+
+def to_rgb_and_gray(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 HxWx3 RGB array (for the detector) and the grey one (for the classifier)."""
+    img = _eight_bit(img)
+    return np.asarray(img.convert("RGB")), np.asarray(img.convert("L"))
 
 
 def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:

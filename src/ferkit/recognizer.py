@@ -1,18 +1,30 @@
-"""The Python API: `ferkit.load()` -> `Recognizer`; `rec.predict(image)` -> faces."""
+"""The Python API: `ferkit.load()` -> `Recognizer`; `rec.predict(image)` -> faces.
+
+    import ferkit
+    rec = ferkit.load()                   # the bundled model; or ferkit.load("best_model.pth")
+    for face in rec.predict("group.jpg"):  # path, PIL image, or numpy array (RGB; bgr=True)
+        print(face.box, face.label, face.confidence)
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .backends import Backend, open_backend
 from .errors import FerkitError
-from .images import ImageInput, as_pil, to_gray
+from .faces import BlazeFace, Detector, clip_box, fer_crop
+from .images import ImageInput, as_pil, to_rgb_and_gray
 from .presets import eval_batch
 
 ASSETS = Path(__file__).parent / "assets"
+# The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
+BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
+BUNDLED_SHA256 = None
 
 
 @dataclass
@@ -21,6 +33,7 @@ class Face:
 
     box: tuple[int, int, int, int]
     probs: dict[str, float]
+    score: float | None = None  # the detector's confidence; None when not detected
 
     @property
     def label(self) -> str:
@@ -36,19 +49,40 @@ class Face:
             "label": self.label,
             "confidence": round(self.confidence, 6),
             "probs": {k: round(v, 6) for k, v in self.probs.items()},
+            "detection_score": None if self.score is None else round(self.score, 4),
         }
 
 
-class Recognizer:
-    """A model (ONNX or PyTorch backend) plus the preprocessing it was trained with."""
+@dataclass
+class Result:
+    """What predict_many yields per input: its faces, or the error that stopped it."""
 
-    def __init__(self, backend: Backend, tta: bool | None = None):
+    source: object
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+    size: tuple[int, int] | None = None  # (width, height)
+
+
+class Recognizer:
+    """A classifier (ONNX or PyTorch backend), a face detector, and the preprocessing the
+    classifier was trained with."""
+
+    def __init__(self, backend: Backend, detector: Detector | None = None,
+                 tta: bool | None = None, crop_scale: float = 1.25):
         self.backend = backend
         self.config = backend.config
         self.classes: list[str] = list(self.config["classes"])
         self.img_size: int = int(self.config["img_size"])
         # Horizontal-flip test-time augmentation: the model's own default unless overridden.
         self.tta = bool(self.config.get("tta", False)) if tta is None else tta
+        self._detector = detector
+        self.crop_scale = crop_scale
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:  # built on first use: --no-detect never loads it
+            self._detector = BlazeFace()
+        return self._detector
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """Probabilities [N, classes] for uint8 grey face crops, in one backend call."""
@@ -58,29 +92,86 @@ class Recognizer:
         both = self.backend.run(np.concatenate([batch, batch[..., ::-1]]))
         return (both[: len(batch)] + both[len(batch) :]) / 2
 
-    def predict(self, image: ImageInput, *, bgr: bool = False) -> list[Face]:
-        """Every face in `image` (path, PIL image, or numpy array: RGB, or BGR with bgr=True).
-
-        The whole image is treated as one face crop, as FER2013's images are.
-        """
-        gray = to_gray(as_pil(image, bgr=bgr))
+    def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False):
+        """(boxes, detection scores, grey crops, (width, height)) for one image."""
+        rgb, gray = to_rgb_and_gray(as_pil(image, bgr=bgr))
         h, w = gray.shape
-        probs = self.classify([gray])[0]
-        return [Face((0, 0, w, h), dict(zip(self.classes, map(float, probs), strict=True)))]
+        if not detect:
+            return [(0, 0, w, h)], [None], [gray], (w, h)
+        dets = sorted(self.detector.detect(rgb), key=lambda d: d.box[0])  # left to right
+        crops = [fer_crop(gray, d.box, self.crop_scale) for d in dets]
+        return [clip_box(d.box, w, h) for d in dets], [d.score for d in dets], crops, (w, h)
+
+    def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False) -> list[Face]:
+        """Every face in `image` (a path, a PIL image, or a numpy array: RGB, or BGR with
+        bgr=True), left to right; [] when there is none. detect=False treats the whole image
+        as one face crop, as FER2013's images are."""
+        return self._faces(*self.find_faces(image, detect=detect, bgr=bgr)[:3])
+
+    def predict_many(self, images: Iterable[ImageInput], *, detect: bool = True,
+                     batch_size: int = 64, bgr: bool = False) -> Iterator[Result]:
+        """predict() over a stream of images, batching faces through the classifier; an
+        unreadable image yields a Result with its error and the stream goes on."""
+        pending: list[tuple[Result, list, list, list]] = []
+        n_crops = 0
+        for image in images:
+            try:
+                boxes, scores, crops, size = self.find_faces(image, detect=detect, bgr=bgr)
+            except FerkitError as e:
+                pending.append((Result(image, error=str(e)), [], [], []))
+                continue
+            pending.append((Result(image, size=size), boxes, scores, crops))
+            n_crops += len(crops)
+            if n_crops >= batch_size:
+                yield from self._flush(pending)
+                pending, n_crops = [], 0
+        yield from self._flush(pending)
+
+    def _flush(self, pending) -> Iterator[Result]:
+        crops = [c for *_, cs in pending for c in cs]
+        probs = self.classify(crops) if crops else np.zeros((0, len(self.classes)))
+        start = 0
+        for result, boxes, scores, cs in pending:
+            result.faces = self._faces(boxes, scores, cs, probs[start : start + len(cs)])
+            start += len(cs)
+            yield result
+
+    def _faces(self, boxes, scores, crops, probs=None) -> list[Face]:
+        if probs is None:
+            probs = self.classify(crops)
+        return [
+            Face(tuple(int(v) for v in box), dict(zip(self.classes, map(float, p), strict=True)),
+                 score)
+            for box, score, p in zip(boxes, scores, probs, strict=True)
+        ]
 
 
 def bundled_model() -> Path:
-    found = sorted(ASSETS.glob("*.onnx"))
-    if not found:
+    """The model shipped in the package, checked against its pinned SHA-256."""
+    if not BUNDLED_MODEL.is_file():
         raise FerkitError(
-            "this install has no bundled model; pass a model path (e.g. best_model.pth)"
+            "this install has no bundled model; pass a model path (e.g. --model best_model.pth)"
         )
-    return found[0]
+    if BUNDLED_SHA256 is not None:
+        digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
+        if digest != BUNDLED_SHA256:
+            raise FerkitError(
+                f"the bundled model {BUNDLED_MODEL} is damaged (sha256 {digest[:12]}…, "
+                f"expected {BUNDLED_SHA256[:12]}…); reinstall ferkit"
+            )
+    return BUNDLED_MODEL
 
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
-         threads: int | None = None) -> Recognizer:
-    """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None."""
+         detector: Detector | None = None, threads: int | None = None) -> Recognizer:
+    """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None.
+
+    detector: any object with detect(rgb) -> [Detection]; default BlazeFace (shipped).
+    tta: average with the mirrored face (default: what the model's metadata says).
+    """
     if model is not None and not isinstance(model, (str, Path)):
-        raise FerkitError(f"ferkit.load expects a path or None, got {type(model).__name__}")
-    return Recognizer(open_backend(model or bundled_model(), threads=threads), tta=tta)
+        raise FerkitError(
+            f"ferkit.load expects a model path or None, got {type(model).__name__}"
+        )
+    backend = open_backend(model if model is not None else bundled_model(), threads=threads)
+    return Recognizer(backend, detector=detector, tta=tta)
