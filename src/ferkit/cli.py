@@ -18,7 +18,8 @@ COMMANDS = {
     "train": ("ferkit.training", "train a model on an image-folder dataset"),
     "evaluate": ("ferkit.evaluation", "report accuracy, F1 and the confusion matrix of a model"),
     "export": ("ferkit.export", "export a checkpoint to ONNX"),
-    "predict": ("ferkit.predict", "recognise the expression in images"),
+    "predict": ("ferkit.predict", "recognise the expression of every face in images"),
+    "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
 }
 TRAIN_EXTRA = {"torch", "torchvision", "matplotlib", "seaborn", "sklearn", "onnx", "onnxscript"}
 

@@ -1,0 +1,238 @@
+"""`ferkit video`: faces and expressions over time in a video file or a webcam stream.
+
+Every K-th frame goes through detect -> crop -> classify; faces keep an id across frames by
+box overlap (a small IoU tracker); the summary gives each face's dominant expression and its
+share of time per expression, and a plot shows the expressions over time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FerkitError
+from .recognizer import Face, load
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple[int, int, int, int]
+    last_seen: int
+    labels: Counter = field(default_factory=Counter)
+    times: list[float] = field(default_factory=list)
+    probs: list[list[float]] = field(default_factory=list)
+
+
+class IouTracker:
+    """Greedy IoU matching of this frame's faces to the tracks seen recently."""
+
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15):
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.tracks: list[Track] = []
+        self.active: list[Track] = []
+
+    def update(self, faces: list[Face], step: int) -> list[int]:
+        """Ids for `faces` (processed frame number `step`)."""
+        alive = [t for t in self.active if step - t.last_seen <= self.max_missed]
+        pairs = sorted(
+            ((iou(f.box, t.box), i, t) for i, f in enumerate(faces) for t in alive),
+            key=lambda p: -p[0],
+        )
+        ids: list[int | None] = [None] * len(faces)
+        used = set()
+        for overlap, i, track in pairs:
+            if overlap < self.iou_threshold or ids[i] is not None or track.id in used:
+                continue
+            ids[i] = track.id
+            used.add(track.id)
+            track.box, track.last_seen = faces[i].box, step
+        for i, face in enumerate(faces):
+            if ids[i] is None:
+                track = Track(len(self.tracks) + 1, face.box, step)
+                self.tracks.append(track)
+                alive.append(track)
+                ids[i] = track.id
+        self.active = alive
+        return ids
+
+
+def iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Expressions over time in a video or a webcam.",
+                                add_help=add_help)
+    # fmt: off
+    p.add_argument("input", nargs="?", help="a video file (anything OpenCV/FFmpeg reads)")
+    p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
+    p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
+    p.add_argument("--annotate", metavar="OUT.mp4", help="write the video with boxes and labels")
+    p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
+    p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    # fmt: on
+    return p
+
+
+def open_capture(args):
+    import cv2
+
+    if (args.input is None) == (args.camera is None):
+        raise FerkitError("give a video file or --camera N (one of them)")
+    if args.camera is not None:
+        cap = cv2.VideoCapture(args.camera)
+        if not cap.isOpened():
+            raise FerkitError(f"cannot open camera {args.camera}")
+        return cap, f"camera {args.camera}"
+    path = Path(args.input)
+    if not path.is_file():
+        raise FerkitError(f"no such video file: {path}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened() or not cap.read()[0]:
+        raise FerkitError(f"{path} is not a video OpenCV can read")
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    return cap, str(path)
+
+
+def main(args: argparse.Namespace) -> int:
+    # FFmpeg's own log lines would follow our one-line errors; silence them (before import).
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    try:
+        import cv2
+    except ImportError as e:
+        raise FerkitError("`ferkit video` needs OpenCV: pip install 'ferkit[video]'") from e
+    if args.every < 1:
+        raise FerkitError("--every must be 1 or more")
+    if args.output and Path(args.output).suffix.lower() != ".csv":
+        raise FerkitError(f"--output {args.output}: use a .csv file name")
+    recognizer = load(args.model, tta=args.tta)
+    classes = recognizer.classes
+    cap, name = open_capture(args)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    tracker = IouTracker(max_missed=max(3, round(fps / args.every)))
+    from tqdm import tqdm
+
+    from .annotate import draw_faces
+
+    with ExitStack() as stack:
+        stack.callback(cap.release)
+        rows = None
+        if args.output:
+            f = stack.enter_context(open(args.output, "w", newline=""))  # noqa: SIM115
+            rows = csv.writer(f)
+            rows.writerow(["frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label",
+                           "confidence", *classes])
+        writer = None
+        faces, ids = [], []
+        bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
+                                       disable=not sys.stderr.isatty()))
+        frame_no = 0
+        try:
+            while args.max_frames is None or frame_no < args.max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                rgb = np.ascontiguousarray(frame[:, :, ::-1])
+                t = frame_no / fps
+                if frame_no % args.every == 0:
+                    faces = recognizer.predict(rgb)
+                    ids = tracker.update(faces, frame_no // args.every)
+                    for face, fid in zip(faces, ids, strict=True):
+                        track = tracker.tracks[fid - 1]
+                        track.labels[face.label] += 1
+                        track.times.append(t)
+                        track.probs.append([face.probs[c] for c in classes])
+                        if rows:
+                            rows.writerow([frame_no, f"{t:.3f}", fid, *face.box, face.label,
+                                           f"{face.confidence:.4f}",
+                                           *(f"{face.probs[c]:.4f}" for c in classes)])
+                if args.annotate:
+                    from PIL import Image
+
+                    drawn = draw_faces(Image.fromarray(rgb), faces, classes, ids)
+                    if writer is None:
+                        writer = _video_writer(cv2, args.annotate, fps, drawn.size)
+                        stack.callback(writer.release)
+                    writer.write(np.asarray(drawn)[:, :, ::-1].copy())
+                frame_no += 1
+                bar.update(1)
+        except KeyboardInterrupt:
+            print("\nstopped", file=sys.stderr)
+    print(summary(name, frame_no, fps, args.every, tracker.tracks, classes))
+    if args.plot:
+        plot_timeline(tracker.tracks, classes, args.plot, name)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _video_writer(cv2, path: str, fps: float, size):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise FerkitError(f"cannot write a video to {path}")
+    return writer
+
+
+def summary(name: str, frames: int, fps: float, every: int, tracks: list[Track],
+            classes: list[str]) -> str:
+    lines = [f"{name}: {frames} frames ({frames / fps:.1f}s), analysed every {every}, "
+             f"{len(tracks)} face(s)"]
+    if not tracks:
+        lines.append("No face found.")
+    for t in tracks:
+        n = sum(t.labels.values())
+        dominant = t.labels.most_common(1)[0][0]
+        shares = ", ".join(f"{c} {t.labels[c] / n:.0%}" for c in classes if t.labels[c])
+        lines.append(f"face #{t.id}: {n} frame(s) from {t.times[0]:.1f}s to {t.times[-1]:.1f}s, "
+                     f"mostly {dominant.upper()} ({shares})")
+    return "\n".join(lines)
+
+
+def plot_timeline(tracks: list[Track], classes: list[str], path: str, title: str) -> None:
+    """One panel per face (the 6 seen longest): each expression's probability over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .atomic import atomic_write
+
+    shown = sorted(tracks, key=lambda t: -len(t.times))[:6] or [None]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.6 * len(shown)), squeeze=False,
+                             sharex=True)
+    for ax, track in zip(axes[:, 0], shown, strict=True):
+        if track is None:
+            ax.text(0.5, 0.5, "no face found", ha="center", va="center")
+            continue
+        probs = np.array(track.probs)
+        for i, c in enumerate(classes):
+            ax.plot(track.times, probs[:, i], label=c, lw=1.5)
+        ax.set(ylabel="probability", ylim=(0, 1), title=f"face #{track.id}")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=len(classes), fontsize=8, loc="upper center",
+               bbox_to_anchor=(0.5, 0.995))
+    fig.suptitle(title, y=1.02)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)

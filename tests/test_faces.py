@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED, assert_user_error, face_like, ferkit, requires_photos
+from ferkit.faces import BlazeFace, Detection, fer_crop
+from ferkit.recognizer import load
+
+PHOTOS = SHARED / "photos"
+EXPECTED = {"astronaut.png": 1, "single_face.jpg": 1, "multi_face.jpg": 5,
+            "landscape_no_face.jpg": 0}
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return BlazeFace()
+
+
+@requires_photos
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_face_and_no_false_face_in_real_photos(detector, name):
+    rgb = np.asarray(Image.open(PHOTOS / name).convert("RGB"))
+    dets = detector.detect(rgb)
+    assert len(dets) == EXPECTED[name], [d.box for d in dets]
+    for d in dets:
+        x0, y0, x1, y1 = d.box
+        assert 0.6 < (x1 - x0) / (y1 - y0) < 1.6 and d.score > 0.7
+        assert d.keypoints.shape == (6, 2)
+        # eyes lie inside the box, above the mouth
+        assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in d.keypoints[:4])
+        assert d.keypoints[0, 1] < d.keypoints[3, 1]
+
+
+@requires_photos
+def test_a_face_is_found_where_it_is_put(detector):
+    face = Image.open(PHOTOS / "single_face.jpg").convert("RGB").crop((150, 160, 410, 420))
+    for x, y in ((40, 60), (600, 300)):
+        canvas = Image.new("RGB", (1000, 700), (120, 140, 160))
+        canvas.paste(face, (x, y))
+        (det,) = detector.detect(np.asarray(canvas))
+        cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+        assert abs(cx - (x + 130)) < 40 and abs(cy - (y + 130)) < 40
+
+
+def test_crop_is_square_centred_and_padded_at_edges():
+    gray = np.arange(100 * 80, dtype=np.uint32).reshape(100, 80).astype(np.uint8)
+    crop = fer_crop(gray, (10, 20, 30, 40), scale=1.5)
+    assert crop.shape == (30, 30)
+    assert crop[15, 15] == gray[30, 20]
+    edge = fer_crop(gray, (-10, -10, 10, 10), scale=1.0)
+    assert edge.shape == (20, 20) and edge[0, 0] == gray[0, 0]
+
+
+class FixedDetector:
+    """A stand-in detector: the interface is one method."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect(self, rgb):
+        return [Detection(b, 0.9, np.zeros((6, 2))) for b in self.boxes]
+
+
+def test_any_detector_plugs_in_and_faces_come_left_to_right(tiny_onnx):
+    rec = load(tiny_onnx, detector=FixedDetector([(60, 0, 90, 30), (5, 10, 35, 40)]))
+    faces = rec.predict(np.dstack([face_like(1, 100)] * 3))
+    assert [f.box for f in faces] == [(5, 10, 35, 40), (60, 0, 90, 30)]
+    assert all(abs(sum(f.probs.values()) - 1) < 1e-4 for f in faces)
+    assert load(tiny_onnx, detector=FixedDetector([])).predict(face_like(2, 64)) == []
+
+
+@requires_photos
+def test_no_face_is_a_normal_result(tiny_onnx, tmp_path):
+    import json
+
+    image = str(PHOTOS / "landscape_no_face.jpg")
+    r = ferkit("predict", "--model", str(tiny_onnx), image)
+    assert r.returncode == 0 and "No face found" in r.stdout
+    r = ferkit("predict", "--model", str(tiny_onnx), "--json", image)
+    assert json.loads(r.stdout)["faces"] == []
+
+
+@requires_photos
+def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
+    import csv
+    import json
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    (folder / "broken.jpg").write_text("not an image")
+    r = ferkit("predict", "--model", str(tiny_onnx), str(folder), "--output",
+               str(tmp_path / "r.csv"), "--annotate", str(tmp_path / "ann"), "--quiet")
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "broken.jpg" in r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    faces = [row for row in rows if row["face"]]
+    assert len(faces) == 7
+    assert {row["error"] for row in rows if not row["face"]} >= {"no face"}
+    assert len(list((tmp_path / "ann").glob("*.png"))) == 4
+    drawn = np.asarray(Image.open(tmp_path / "ann" / "multi_face.png").convert("RGB"))
+    original = np.asarray(Image.open(PHOTOS / "multi_face.jpg").convert("RGB"))
+    assert drawn.shape == original.shape and (drawn != original).any()
+
+    r = ferkit("predict", "--model", str(tiny_onnx), str(folder / "*.jpg"), "--output",
+               str(tmp_path / "r.jsonl"), "--quiet")
+    lines = [json.loads(line) for line in open(tmp_path / "r.jsonl")]
+    assert len(lines) == 4  # broken.jpg, landscape, multi_face, single_face
+    assert_user_error(ferkit("predict", "--model", str(tiny_onnx), str(folder),
+                             "--output", str(tmp_path / "r.txt")), "use a .csv or .jsonl")
