@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import SHARED, assert_user_error, face_like, ferkit, requires_photos
 from PIL import Image
 
-from conftest import SHARED, assert_user_error, face_like, ferkit, requires_photos
 from ferkit.faces import BlazeFace, Detection, fer_crop
 from ferkit.recognizer import load
 
@@ -92,7 +92,7 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
     r = ferkit("predict", "--model", str(tiny_onnx), str(folder), "--output",
                str(tmp_path / "r.csv"), "--annotate", str(tmp_path / "ann"), "--quiet")
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "broken.jpg" in r.stderr
-    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    rows = list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))
     faces = [row for row in rows if row["face"]]
     assert len(faces) == 7
     assert {row["error"] for row in rows if not row["face"]} >= {"no face"}
@@ -103,7 +103,7 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
 
     r = ferkit("predict", "--model", str(tiny_onnx), str(folder / "*.jpg"), "--output",
                str(tmp_path / "r.jsonl"), "--quiet")
-    lines = [json.loads(line) for line in open(tmp_path / "r.jsonl")]
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert len(lines) == 4  # broken.jpg, landscape, multi_face, single_face
     assert_user_error(ferkit("predict", "--model", str(tiny_onnx), str(folder),
                              "--output", str(tmp_path / "r.txt")), "use a .csv or .jsonl")

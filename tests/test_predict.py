@@ -72,8 +72,9 @@ def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
 def test_any_pillow_mode_predicts(tiny_onnx, tmp_path, mode):
-    img = Image.fromarray(face_like(1, 64))
-    img = Image.fromarray(np.asarray(img, np.uint16) * 257) if mode == "I;16" else img.convert(mode)
+    grey = face_like(1, 64)
+    img = Image.fromarray(grey.astype(np.uint16) * 257) if mode == "I;16" else Image.fromarray(
+        grey).convert(mode)
     path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
     img.save(path)
     r = run("predict.py", str(path), "--model", str(tiny_onnx), "--no-detect")
@@ -96,7 +97,8 @@ def test_prediction_errors(tiny_onnx, tmp_path, monkeypatch):
 def test_the_inference_path_never_imports_torch(tiny_onnx, face_png):
     code = (
         "import sys, ferkit.cli; rc = ferkit.cli.main(['predict', '--model', sys.argv[1], "
-        "sys.argv[2], '--annotate', sys.argv[3]]); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+        "sys.argv[2], '--annotate', sys.argv[3]]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
     )
     r = run("-c", code, str(tiny_onnx), str(face_png), str(face_png.with_name("ann.png")))
     assert r.returncode == 0, r.stderr

@@ -2,9 +2,8 @@ import csv
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import SHARED, assert_user_error, ferkit, requires_photos
+from PIL import Image
 
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")
 
@@ -31,7 +30,7 @@ def test_faces_keep_their_ids_and_outputs_are_written(clip, tiny_onnx, tmp_path)
                str(tmp_path / "f.csv"), "--annotate", str(tmp_path / "a.mp4"), "--plot",
                str(tmp_path / "t.png"))
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader(open(tmp_path / "f.csv")))
+    rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
     assert {int(row["frame"]) for row in rows} == set(range(8))  # no face in the last 4
     assert sorted({row["face_id"] for row in rows}) == ["1", "2", "3", "4", "5"]
     for fid in "12345":
@@ -47,7 +46,8 @@ def test_every_k_frames(clip, tiny_onnx, tmp_path):
     r = ferkit("video", str(clip), "--model", str(tiny_onnx), "--every", "3",
                "--output", str(tmp_path / "f.csv"))
     assert r.returncode == 0, r.stderr
-    assert {int(row["frame"]) for row in csv.DictReader(open(tmp_path / "f.csv"))} == {0, 3, 6}
+    rows = csv.DictReader((tmp_path / "f.csv").read_text().splitlines())
+    assert {int(row["frame"]) for row in rows} == {0, 3, 6}
 
 
 def test_video_errors(tiny_onnx, tmp_path):

@@ -12,6 +12,7 @@ DistributedDataParallel switches on when torchrun sets RANK; only rank 0 prints 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -163,13 +164,16 @@ def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
         # Stepped once per epoch on the validation loss (the brief's ReduceLROnPlateau).
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=3)
         return opt, sched, None
-    total = args.epochs * steps_per_epoch
-    warm = int(args.warmup_epochs * steps_per_epoch)
-    cosine = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=total, pct_start=max(warm, 1) / total,
-        anneal_strategy="cos", div_factor=25.0, final_div_factor=1e3, cycle_momentum=False,
-    )
-    return opt, None, cosine
+    total = max(args.epochs * steps_per_epoch, 1)
+    warm = min(int(args.warmup_epochs * steps_per_epoch), total - 1)
+
+    def warmup_cosine(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return opt, None, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +197,9 @@ def train_one_epoch(model, opt, step_sched, images, labels, args, ctx) -> tuple[
         idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
         x = ctx["train_aug"](images[idx], ctx["gen"])
         y = labels[idx]
-        targets = F.one_hot(y, ctx["num_classes"]).float()
+        # scatter, not F.one_hot: one_hot checks its input's range, a host sync every step
+        targets = torch.zeros(len(y), ctx["num_classes"], device=y.device).scatter_(
+            1, y[:, None], 1.0)
         x, targets = mix(x, targets, args.mixup, args.cutmix, ctx["gen"])
         x = x.contiguous(memory_format=ctx["memory_format"])
         with ctx["autocast"]():
@@ -318,19 +324,22 @@ def main(args: argparse.Namespace) -> nn.Module:
         ctx["epoch"] = epoch
         t0 = time.time()
         train_loss, train_acc = train_one_epoch(model, opt, step_sched, train_x, train_y, args, ctx)
+        train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
         val_loss, val_acc, _ = evaluate(raw_model, val_x, val_y, ctx)
         if plateau is not None:
             plateau.step(val_loss)
         history.append(dict(
             epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
             val_acc=val_acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0,
+            train_seconds=train_seconds, train_img_per_s=len(train_y) / train_seconds,
+            elapsed=time.time() - start,
         ))
         if not master:
             continue
         print(
             f"epoch {epoch:3d}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.2%}  "
             f"val loss {val_loss:.4f} acc {val_acc:.2%}  "
-            f"({time.time() - t0:.1f}s, {len(train_y) / (time.time() - t0):.0f} img/s)",
+            f"({time.time() - t0:.1f}s, train {len(train_y) / train_seconds:.0f} img/s)",
             flush=True,
         )
         extra = dict(train_args=vars(args), epoch=epoch, history=history,
