@@ -24,7 +24,7 @@ def test_every_face_and_no_false_face_in_real_photos(detector, name):
     assert len(dets) == EXPECTED[name], [d.box for d in dets]
     for d in dets:
         x0, y0, x1, y1 = d.box
-        assert 0.6 < (x1 - x0) / (y1 - y0) < 1.6 and d.score > 0.7
+        assert 0.6 < (x1 - x0) / (y1 - y0) < 1.6 and d.score > 0.6
         assert d.keypoints.shape == (6, 2)
         # eyes lie inside the box, above the mouth
         assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in d.keypoints[:4])
@@ -44,10 +44,12 @@ def test_a_face_is_found_where_it_is_put(detector):
 
 def test_crop_is_square_centred_and_padded_at_edges():
     gray = np.arange(100 * 80, dtype=np.uint32).reshape(100, 80).astype(np.uint8)
-    crop = fer_crop(gray, (10, 20, 30, 40), scale=1.5)
+    crop = fer_crop(gray, (10, 20, 30, 40), scale=1.5, shift=0.0)
     assert crop.shape == (30, 30)
     assert crop[15, 15] == gray[30, 20]
-    edge = fer_crop(gray, (-10, -10, 10, 10), scale=1.0)
+    up = fer_crop(gray, (10, 20, 30, 40), scale=1.5, shift=-0.1)
+    assert up[15, 15] == gray[28, 20]  # FER framing sits a little above the box centre
+    edge = fer_crop(gray, (-10, -10, 10, 10), scale=1.0, shift=0.0)
     assert edge.shape == (20, 20) and edge[0, 0] == gray[0, 0]
 
 

@@ -30,7 +30,28 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
-def export_onnx(model: nn.Module, config: dict, output: str | Path) -> str:
+def halve_weights(proto) -> None:
+    """Store large float weights as fp16, each with a Cast back to fp32: half the file, and
+    ONNX Runtime folds the casts at load, so inference still computes in fp32."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    casts = []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT or np.prod(init.dims) < 256:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16),
+                                       init.name + "__fp16")
+        graph.initializer.remove(init)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+
+
+def export_onnx(model: nn.Module, config: dict, output: str | Path,
+                fp16_weights: bool = False) -> str:
     """Write `model` to `output` as ONNX (dynamic batch, config in the metadata); its sha256."""
     import onnx
 
@@ -47,6 +68,8 @@ def export_onnx(model: nn.Module, config: dict, output: str | Path) -> str:
                 opset_version=OPSET, dynamo=False,
             )
         proto = onnx.load(tmp)
+        if fp16_weights:
+            halve_weights(proto)
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(config)
         proto.doc_string = f"ferkit {config['arch']} expression classifier: {config['classes']}"
@@ -61,6 +84,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Export a checkpoint to ONNX.", add_help=add_help)
     p.add_argument("--model", default="best_model.pth", help="checkpoint written by ferkit train")
     p.add_argument("--output", default="model.onnx", help="the ONNX file to write")
+    p.add_argument("--fp16-weights", action="store_true",
+                   help="store weights in fp16 (half the size; computes in fp32)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="make flip test-time augmentation the model's default for predict and "
+                   "evaluate (recorded in the metadata)")
     return p
 
 
@@ -68,7 +96,11 @@ def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
     model, config = load_model(args.model)
-    digest = export_onnx(model, config, args.output)
+    if args.tta is not None:
+        config = {**config, "tta": args.tta}
+    digest = export_onnx(model, config, args.output, fp16_weights=args.fp16_weights)
     print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB, "
           f"sha256 {digest[:16]}…): {config['arch']}, {config['img_size']}px, "
-          f"classes {', '.join(config['classes'])}")
+          f"classes {', '.join(config['classes'])}"
+          + (", fp16 weights" if args.fp16_weights else "") + (", flip TTA" if config.get("tta")
+                                                                else ""))

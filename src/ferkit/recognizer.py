@@ -17,7 +17,7 @@ import numpy as np
 
 from .backends import Backend, open_backend
 from .errors import FerkitError
-from .faces import BlazeFace, Detector, clip_box, fer_crop
+from .faces import CROP_SCALE, BlazeFace, Detector, clip_box, fer_crop
 from .images import ImageInput, as_pil, to_rgb_and_gray
 from .presets import eval_batch
 
@@ -68,7 +68,7 @@ class Recognizer:
     classifier was trained with."""
 
     def __init__(self, backend: Backend, detector: Detector | None = None,
-                 tta: bool | None = None, crop_scale: float = 1.25):
+                 tta: bool | None = None, crop_scale: float = CROP_SCALE):
         self.backend = backend
         self.config = backend.config
         self.classes: list[str] = list(self.config["classes"])

@@ -1,0 +1,128 @@
+"""Inference speed and memory on this machine's CPU, one JSON line per measurement.
+
+    python bench/inference.py                   # the bundled model
+    python bench/inference.py --model best_model.onnx --threads 2
+
+classifier_batch1 / classifier_batched: the model alone on ONNX Runtime (per face);
+group_photo: detect + crop + classify the 1000x667 group photo, after warm-up;
+photos: faces found and labels on ../shared/photos;
+predict_cold: `ferkit predict PHOTO` from process start to printed answer (no torch import);
+folder_no_detect: `ferkit predict DIR --no-detect` on 1,000 FER2013 crops, end to end;
+folder_rss: peak memory of `ferkit predict` over 1,000 and 10,000 images (constant memory).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import FER, ROOT, SHARED, device_name, emit, require
+
+PHOTOS = SHARED / "photos"
+
+
+def timed(fn, repeat: int) -> float:
+    """Median seconds of fn() over `repeat` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fer_files(n: int) -> list[Path]:
+    files = sorted(p for c in sorted((FER / "train").iterdir()) for p in c.iterdir())
+    return [files[i % len(files)] for i in range(n)]
+
+
+def link_folder(files: list[Path], folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for i, f in enumerate(files):
+        (folder / f"{i:05d}_{f.name}").symlink_to(f)
+    return folder
+
+
+def run_cli(*args: str) -> tuple[float, int, str]:
+    """(seconds, peak RSS in MB of the child, stdout) of `python -m ferkit ARGS`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "ferkit", *args], stdout=out,
+                                 stderr=err, env=env)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
+        seconds = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode not in (0, 2):
+            sys.exit(err.read())
+        return seconds, usage.ru_maxrss // 1024, out.read()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="a .onnx model (default: the bundled model)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--skip-10k", action="store_true", help="skip the 10,000-image RSS run")
+    args = p.parse_args()
+    require(FER)
+    require(PHOTOS)
+    from ferkit.images import open_image, to_gray
+    from ferkit.recognizer import load
+
+    rec = load(args.model, threads=args.threads)
+    model = str(rec.backend.path)
+    cpu = device_name()
+    crops = [to_gray(open_image(f)) for f in fer_files(256)]
+    tta = rec.tta
+    emit(kind="model", path=model, img_size=rec.img_size, tta=tta,
+         size_mb=round(Path(model).stat().st_size / 1e6, 2), device=cpu)
+
+    per_face = timed(lambda: rec.classify(crops[:1]), 200)
+    emit(kind="classifier_batch1", ms_per_face=round(per_face * 1e3, 3), tta=tta, device=cpu)
+    batched = timed(lambda: rec.classify(crops), 10)
+    emit(kind="classifier_batched", batch=len(crops), faces_per_s=round(len(crops) / batched),
+         tta=tta, device=cpu)
+
+    group = PHOTOS / "multi_face.jpg"
+    rgb = np.asarray(open_image(group).convert("RGB"))
+    detect = timed(lambda: rec.detector.detect(rgb), 20)
+    full = timed(lambda: rec.predict(rgb), 20)
+    emit(kind="group_photo", image="multi_face.jpg 1000x667", detect_ms=round(detect * 1e3, 1),
+         detect_classify_ms=round(full * 1e3, 1), faces=len(rec.predict(rgb)), device=cpu)
+
+    for name in sorted(os.listdir(PHOTOS)):
+        faces = rec.predict(PHOTOS / name)
+        emit(kind="photos", image=name, faces=len(faces), labels=[f.label for f in faces],
+             confidence=[round(f.confidence, 3) for f in faces])
+
+    cold = [run_cli("predict", "--model", model, str(PHOTOS / "single_face.jpg"))[0]
+            for _ in range(5)]
+    code = "import sys, ferkit.cli; ferkit.cli.main(sys.argv[1:]); print('torch' in sys.modules)"
+    torch_loaded = subprocess.run(
+        [sys.executable, "-c", code, "predict", "--model", model, str(PHOTOS / "single_face.jpg")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    ).stdout.strip().endswith("True")
+    emit(kind="predict_cold", seconds_median=round(statistics.median(cold), 3),
+         seconds_min=round(min(cold), 3), imports_torch=torch_loaded, device=cpu)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1000,) + (() if args.skip_10k else (10000,)):
+            folder = link_folder(fer_files(n), Path(tmp) / f"f{n}")
+            out = Path(tmp) / f"r{n}.csv"
+            seconds, rss, _ = run_cli("predict", "--model", model, str(folder), "--no-detect",
+                                      "--quiet", "--output", str(out))
+            rows = sum(1 for _ in out.open()) - 1
+            emit(kind="folder_no_detect", images=n, rows=rows, seconds=round(seconds, 2),
+                 images_per_s=round(n / seconds), peak_rss_mb=rss, device=cpu)
+
+
+if __name__ == "__main__":
+    main()
