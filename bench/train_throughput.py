@@ -77,6 +77,19 @@ def ferkit_train(data: Path, size: int, recipe: str, epochs: int, batch: int | N
     return json.loads((out / "metrics.json").read_text())["history"][-1]
 
 
+def decode_cache(data: Path, tmp: Path) -> dict:
+    """Seconds to load train/ and test/ cold (decoding every file) and warm (from the cache)."""
+    from ferkit.data import load_split
+
+    times = {}
+    for label in ("cold_s", "warm_s"):
+        t0 = time.perf_counter()
+        for split in ("train", "test"):
+            load_split(data / split, size=224, cache_dir=tmp / "cache", progress=False)
+        times[label] = round(time.perf_counter() - t0, 2)
+    return times
+
+
 def baseline(data: Path, size: int, batch: int, device: str, workers: int) -> float:
     """The original recipe's data path, one epoch: images/s."""
     import torch
@@ -127,6 +140,7 @@ def main() -> None:
     name = device_name()
     with tempfile.TemporaryDirectory() as tmp:
         data = subset(FER, args.subset, Path(tmp) / "data")
+        emit(kind="decode_cache", data=str(data), **decode_cache(data, Path(tmp)), device=name)
         for size in sizes:
             if not args.skip_step:
                 ips = step_alone(size, args.batch, 30 if device == "cuda" else 3, device)

@@ -109,3 +109,45 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
     assert len(lines) == 4  # broken.jpg, landscape, multi_face, single_face
     assert_user_error(ferkit("predict", "--model", str(tiny_onnx), str(folder),
                              "--output", str(tmp_path / "r.txt")), "use a .csv or .jsonl")
+
+
+def _bundled_or_skip():
+    from ferkit.recognizer import BUNDLED_MODEL
+
+    if not BUNDLED_MODEL.is_file():
+        pytest.skip("no bundled model in this checkout")
+    return load()
+
+
+@requires_photos
+@pytest.mark.skipif(not (SHARED / "fer2013").exists(), reason="needs ../shared/fer2013")
+def test_detect_crop_classify_stays_within_3_points_of_the_original_crops():
+    """FER2013 PublicTest faces, upscaled and placed in a real photo, classified through the
+    detector must score (almost) as well as the original crops."""
+    import random
+
+    rec = _bundled_or_skip()
+    rng = random.Random(1)
+    root = SHARED / "fer2013" / "test"
+    # the last 30 of each class: not the faces the crop framing was calibrated on
+    samples = [(p, rec.classes.index(c.name)) for c in sorted(root.iterdir())
+               for p in sorted(c.iterdir())[-30:]]
+    background = Image.open(PHOTOS / "landscape_no_face.jpg").convert("RGB")
+    originals, placed, truth = [], [], []
+    for path, label in samples:
+        face = Image.open(path).convert("L")
+        size = rng.choice([144, 192, 240])
+        x, y = rng.randint(0, 1280), rng.randint(0, 600)
+        canvas = background.crop((x, y, x + 640, y + 480))
+        canvas.paste(face.resize((size, size), Image.Resampling.BICUBIC).convert("RGB"),
+                     (rng.randint(0, 640 - size), rng.randint(0, 480 - size)))
+        originals.append(np.asarray(face))
+        placed.append(canvas)
+        truth.append(label)
+    original_acc = np.mean(rec.classify(originals).argmax(1) == truth)
+    found = [rec.predict(c) for c in placed]
+    # a missed face counts as wrong; a second (false) face would not help either
+    placed_acc = np.mean([len(f) == 1 and rec.classes.index(f[0].label) == t
+                          for f, t in zip(found, truth, strict=True)])
+    assert np.mean([len(f) == 1 for f in found]) >= 0.95
+    assert placed_acc >= original_acc - 0.03, (placed_acc, original_acc)

@@ -45,13 +45,13 @@ RECIPES = {
     "brief": dict(
         img_size=224, epochs=30, batch_size=32, lr=1e-3, optimizer="adam", weight_decay=0.0,
         scheduler="plateau", warmup_epochs=0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
-        erasing=0.0, translate=0.0, min_scale=1.0, rotation=10.0,
+        erasing=0.0, translate=0.0, min_scale=1.0, rotation=10.0, ema=0.0,
     ),
     # Measured numbers for this preset are in the README.
     "fast": dict(
         img_size=112, epochs=15, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.05,
         scheduler="cosine", warmup_epochs=1, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
-        erasing=0.25, translate=0.1, min_scale=0.85, rotation=15.0,
+        erasing=0.25, translate=0.1, min_scale=0.85, rotation=15.0, ema=0.0,
     ),
 }
 
@@ -89,6 +89,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--translate", type=float, help="max shift, fraction of the side (0)")
     p.add_argument("--min-scale", type=float, help="random resized crop: min zoom-out (1 = off)")
     p.add_argument("--rotation", type=float, help="max rotation in degrees (10)")
+    p.add_argument("--ema", type=float, help="weight EMA decay per step, e.g. 0.999; 0 = off (0)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -210,6 +211,8 @@ def train_one_epoch(model, opt, step_sched, images, labels, args, ctx) -> tuple[
         opt.step()
         if step_sched is not None:
             step_sched.step()
+        if ctx["ema"] is not None:
+            ctx["ema"].update_parameters(ctx["raw_model"])
         # Accumulate on the device: no host sync per step.
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == y).sum()
@@ -291,11 +294,20 @@ def main(args: argparse.Namespace) -> nn.Module:
     if args.compile:
         model = torch.compile(model)
 
+    # Weight EMA: evaluated and saved instead of the raw weights when on.
+    ema = None
+    if args.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(raw_model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
+                            use_buffers=True)
+    eval_model = ema.module if ema is not None else raw_model
     steps = (len(train_y) // world) // args.batch_size + 1
     opt, plateau, step_sched = make_optimizer(args, raw_model, steps)
     gen = torch.Generator(device=device).manual_seed(args.seed + rank)
     ctx = dict(
         device=device, rank=rank, world=world, master=master, gen=gen, epoch=0,
+        raw_model=raw_model, ema=ema,
         num_classes=len(classes), memory_format=memory_format, no_progress=args.no_progress,
         # bf16 autocast on CUDA; on the CPU a no-op rather than a second code path.
         autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda),
@@ -325,7 +337,7 @@ def main(args: argparse.Namespace) -> nn.Module:
         t0 = time.time()
         train_loss, train_acc = train_one_epoch(model, opt, step_sched, train_x, train_y, args, ctx)
         train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
-        val_loss, val_acc, _ = evaluate(raw_model, val_x, val_y, ctx)
+        val_loss, val_acc, _ = evaluate(eval_model, val_x, val_y, ctx)
         if plateau is not None:
             plateau.step(val_loss)
         history.append(dict(
@@ -344,14 +356,14 @@ def main(args: argparse.Namespace) -> nn.Module:
         )
         extra = dict(train_args=vars(args), epoch=epoch, history=history,
                      metrics=dict(val_acc=val_acc, val_loss=val_loss))
-        save_checkpoint(out / "last_model.pth", raw_model, config, **extra)
+        save_checkpoint(out / "last_model.pth", eval_model, config, **extra)
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch
-            save_checkpoint(out / "best_model.pth", raw_model, config, **extra)
+            save_checkpoint(out / "best_model.pth", eval_model, config, **extra)
     train_time = time.time() - start
 
     if master:
-        final_report(out, raw_model, config, val_x, val_y, ctx, history, dict(
+        final_report(out, eval_model, config, val_x, val_y, ctx, history, dict(
             training_time_s=train_time, best_epoch=best_epoch, epochs=args.epochs,
             device=torch.cuda.get_device_name(device) if cuda else "cpu", world_size=world,
             train_samples=len(train_y), val_samples=len(val_y), val_dir=str(val.root),
@@ -360,7 +372,7 @@ def main(args: argparse.Namespace) -> nn.Module:
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return raw_model
+    return eval_model
 
 
 def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dict) -> None:
