@@ -1,3 +1,13 @@
-"""ferkit: facial expression recognition (train, evaluate, recognise 7 expressions)."""
+"""ferkit: facial expression recognition (train, evaluate, recognise 7 expressions).
+
+    import ferkit
+    rec = ferkit.load()                 # the bundled model; or ferkit.load("best_model.pth")
+    faces = rec.predict("photo.jpg")    # [Face(box, probs, score)], left to right
+"""
 
 __version__ = "0.1.0"
+
+from .errors import FerkitError  # noqa: E402
+from .recognizer import Face, Recognizer, Result, load  # noqa: E402
+
+__all__ = ["Face", "FerkitError", "Recognizer", "Result", "__version__", "load"]

@@ -1,0 +1,56 @@
+"""The model shipped inside the package: pinned, used by default, and what `make demo` runs."""
+
+import re
+import shutil
+
+import pytest
+from conftest import ROOT, assert_user_error, run
+
+import ferkit
+from ferkit import recognizer
+from ferkit.errors import FerkitError
+
+pytestmark = pytest.mark.skipif(not recognizer.BUNDLED_MODEL.is_file(),
+                                reason="no bundled model in this checkout")
+
+
+def test_the_bundled_model_is_pinned_and_small():
+    assert recognizer.BUNDLED_SHA256 is not None
+    assert recognizer.BUNDLED_MODEL.stat().st_size <= 10_000_000
+    rec = ferkit.load()
+    assert rec.classes == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "model.onnx"
+    shutil.copy(recognizer.BUNDLED_MODEL, copy)
+    with open(copy, "r+b") as f:
+        f.seek(-100, 2)
+        f.write(b"\0" * 10)
+    monkeypatch.setattr(recognizer, "BUNDLED_MODEL", copy)
+    with pytest.raises(FerkitError, match="damaged"):
+        ferkit.load()
+
+
+def test_demo_photo_is_happy():
+    r = run("predict.py", "photos/astronaut.png", "--show-all")
+    assert r.returncode == 0, r.stderr
+    assert "Predicted Emotion: HAPPY" in r.stdout
+    assert re.search(r"^happy     : \d+\.\d\d% █+$", r.stdout, re.M)
+
+
+def test_readme_python_example_runs(capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python API"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "happy" in out and "a.jpg" in out and "no such file" in out
+
+
+def test_wrong_model_argument_is_a_clear_error():
+    with pytest.raises(FerkitError, match="expects a model path or None, got int"):
+        ferkit.load(3)
+    assert_user_error(run("predict.py", "photos/astronaut.png", "--model", "nope.onnx"),
+                      "no such model file")
