@@ -83,3 +83,12 @@ def test_mix_blends_images_and_targets(batch, mixup, cutmix):
     assert not torch.equal(mixed, x)
     same, hard = mix(x, targets, 0.0, 0.0)
     assert same is x and hard is targets
+
+
+def test_zoom_scales_the_face_both_ways():
+    square = torch.zeros(2, 1, 64, 64, dtype=torch.uint8)
+    square[:, 0, 24:40, 24:40] = 255  # a 16x16 bright square in the middle
+    for zoom, low, high in ((0.5, 0.2, 0.3), (1.5, 2.0, 2.5)):
+        out = TrainPreset(img_size=64, **NO_OP, scale=(zoom, zoom))(square)
+        ratio = (out > 0.5).float().sum(dim=(1, 2, 3)) / 256
+        assert ((ratio > low) & (ratio < high)).all(), (zoom, ratio)

@@ -43,7 +43,8 @@ class TrainPreset:
     """The brief's augmentation (flip, rotation, colour jitter) plus optional extras.
 
     rotation: max degrees either way; brightness/contrast: max relative change;
-    scale/translate: random resized crop as a zoom range and a shift (fraction of the side);
+    scale/translate: random zoom (face size relative to the frame: <1 smaller, >1 larger)
+    and shift (fraction of the side), i.e. a random resized crop that tolerates framing;
     erasing: probability of blanking one random rectangle per image.
     """
 

@@ -23,8 +23,9 @@ from .presets import eval_batch
 
 ASSETS = Path(__file__).parent / "assets"
 # The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
+# Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together.
 BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
-BUNDLED_SHA256 = None
+BUNDLED_SHA256 = "52f2e2dab11ee260019db5b86eef83e302458a0e72159c595492b01fe8063c05"
 
 
 @dataclass
@@ -152,13 +153,12 @@ def bundled_model() -> Path:
         raise FerkitError(
             "this install has no bundled model; pass a model path (e.g. --model best_model.pth)"
         )
-    if BUNDLED_SHA256 is not None:
-        digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
-        if digest != BUNDLED_SHA256:
-            raise FerkitError(
-                f"the bundled model {BUNDLED_MODEL} is damaged (sha256 {digest[:12]}…, "
-                f"expected {BUNDLED_SHA256[:12]}…); reinstall ferkit"
-            )
+    digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
+    if digest != BUNDLED_SHA256:
+        raise FerkitError(
+            f"the bundled model {BUNDLED_MODEL} is damaged (sha256 {digest[:12]}…, "
+            f"expected {BUNDLED_SHA256[:12]}…); reinstall ferkit"
+        )
     return BUNDLED_MODEL
 
 

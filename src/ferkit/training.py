@@ -45,13 +45,14 @@ RECIPES = {
     "brief": dict(
         img_size=224, epochs=30, batch_size=32, lr=1e-3, optimizer="adam", weight_decay=0.0,
         scheduler="plateau", warmup_epochs=0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
-        erasing=0.0, translate=0.0, min_scale=1.0, rotation=10.0, ema=0.0,
+        erasing=0.0, translate=0.0, min_scale=1.0, max_scale=1.0, rotation=10.0, ema=0.0,
     ),
     # Measured numbers for this preset are in the README.
     "fast": dict(
         img_size=112, epochs=15, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.05,
         scheduler="cosine", warmup_epochs=1, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
-        erasing=0.25, translate=0.1, min_scale=0.85, rotation=15.0, ema=0.0,
+        erasing=0.25, translate=0.1, min_scale=0.85, max_scale=1.15, rotation=15.0,
+        ema=0.0,
     ),
 }
 
@@ -87,7 +88,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cutmix", type=float, help="CutMix alpha, 0 = off (0)")
     p.add_argument("--erasing", type=float, help="random erasing probability (0)")
     p.add_argument("--translate", type=float, help="max shift, fraction of the side (0)")
-    p.add_argument("--min-scale", type=float, help="random resized crop: min zoom-out (1 = off)")
+    p.add_argument("--min-scale", type=float, help="random zoom: smallest face scale (1 = off)")
+    p.add_argument("--max-scale", type=float, help="random zoom: largest face scale (1 = off)")
     p.add_argument("--rotation", type=float, help="max rotation in degrees (10)")
     p.add_argument("--ema", type=float, help="weight EMA decay per step, e.g. 0.999; 0 = off (0)")
     p.add_argument("--seed", type=int, default=42)
@@ -313,7 +315,7 @@ def main(args: argparse.Namespace) -> nn.Module:
         autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda),
         train_aug=TrainPreset(
             img_size=args.img_size, rotation=args.rotation, erasing=args.erasing,
-            translate=args.translate, scale=(args.min_scale, 1.0),
+            translate=args.translate, scale=(args.min_scale, args.max_scale),
         ),
         eval_aug=EvalPreset(img_size=args.img_size),
     )
