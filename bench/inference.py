@@ -49,21 +49,29 @@ def link_folder(files: list[Path], folder: Path) -> Path:
     return folder
 
 
+# Runs the CLI, then reports the process's own peak RSS (VmHWM). getrusage would not do:
+# Linux carries the forking parent's peak (this big benchmark process) into the child's.
+CHILD = """
+import re, runpy, sys
+try:
+    runpy.run_module("ferkit", run_name="__main__", alter_sys=True)
+finally:
+    status = open("/proc/self/status").read()
+    print("VmHWM", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+"""
+
+
 def run_cli(*args: str) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MB of the child, stdout) of `python -m ferkit ARGS`."""
+    """(seconds, peak RSS in MB, stdout) of `python -m ferkit ARGS`, from process start."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "ferkit", *args], stdout=out,
-                                 stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
-        seconds = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if child.returncode not in (0, 2):
-            sys.exit(err.read())
-        return seconds, usage.ru_maxrss // 1024, out.read()
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True,
+                       env=env, check=False)
+    seconds = time.perf_counter() - t0
+    if r.returncode not in (0, 2):
+        sys.exit(r.stderr)
+    peak_kb = int(r.stderr.rsplit("VmHWM", 1)[1].split()[0])
+    return seconds, peak_kb // 1024, r.stdout
 
 
 def main() -> None:

@@ -46,6 +46,10 @@ def test_broken_checkpoints_are_user_errors(tmp_path):
     wrong["config"] = {**CONFIG, "arch": "mobilenet_v2"}
     torch.save(wrong, tmp_path / "wrong_arch.pth")
     cases["wrong_arch.pth"] = "weights do not match a mobilenet_v2"
+    tampered = bytearray(data)
+    tampered[len(data) // 2] ^= 0xFF  # inside a tensor: the zip archive does not notice
+    (tmp_path / "tampered.pth").write_bytes(tampered)
+    cases["tampered.pth"] = "tampered with"
     for name, message in cases.items():
         with pytest.raises(FerkitError, match=message):
             load_model(tmp_path / name)

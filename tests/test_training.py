@@ -141,3 +141,18 @@ def test_two_gloo_processes_end_with_identical_weights_and_one_checkpoint(tiny_d
     saved = torch.load(out / "best_model.pth", weights_only=True)["model"]
     assert all(torch.equal(saved[k], ranks[0][k]) for k in saved)
     assert sorted(p.name for p in out.glob("*.pth")) == ["best_model.pth", "last_model.pth"]
+
+
+def test_evaluate_matches_classes_by_name_and_refuses_unknown_ones(tiny_checkpoint, tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
+               "--output-dir", str(tmp_path / "e"), "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["num_samples"] == 4 and metrics["per_class"]["happy"]["support"] == 2
+    assert metrics["per_class"]["angry"]["support"] == 0
+    make_dataset(data, per_class=1, classes=["contempt"], splits=("test",))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
+               "--output-dir", str(tmp_path / "e2"))
+    assert_user_error(r, "class folders ['contempt']")
+    assert not (tmp_path / "e2").exists()

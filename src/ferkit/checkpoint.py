@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import warnings
 from pathlib import Path
@@ -19,10 +20,22 @@ FORMAT = "ferkit-checkpoint"
 MODEL_KEYS = ("arch", "classes", "img_size")
 
 
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the weights' names, dtypes and bytes: zip archives do not catch a changed
+    byte inside a tensor, this does."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{t.numel()}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | Path, model: FerNet, config: dict, **extra: Any) -> None:
-    """Write {format, config, model state, extra (optimizer, epoch, metrics, args...)}."""
+    """Write {format, config, model state, weights digest, extra (epoch, metrics, args...)}."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    ckpt = {"format": FORMAT, "ferkit_version": __version__, "config": config, "model": state}
+    ckpt = {"format": FORMAT, "ferkit_version": __version__, "config": config, "model": state,
+            "weights_sha256": weights_digest(state)}
     ckpt.update(extra)
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
@@ -55,6 +68,12 @@ def load_checkpoint(path: str | Path) -> dict:
     config = ckpt.get("config")
     if not isinstance(config, dict) or any(k not in config for k in MODEL_KEYS):
         raise FerkitError(f"{path} is a ferkit checkpoint without its model config")
+    state = ckpt.get("model")
+    if not isinstance(state, dict) or ckpt.get("weights_sha256") != weights_digest(state):
+        raise FerkitError(
+            f"{path} is corrupt or has been tampered with: its weights do not match their "
+            "checksum"
+        )
     return ckpt
 
 

@@ -47,7 +47,7 @@ RECIPES = {
         scheduler="plateau", warmup_epochs=0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
         erasing=0.0, translate=0.0, min_scale=1.0, max_scale=1.0, rotation=10.0, ema=0.0,
     ),
-    # Measured numbers for this preset are in the README.
+    # For a GPU; what it has reached so far is in the README.
     "fast": dict(
         img_size=112, epochs=15, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.05,
         scheduler="cosine", warmup_epochs=1, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
