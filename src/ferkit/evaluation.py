@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
+from tqdm import tqdm
 
 from .atomic import atomic_write
+from .data import list_classes, list_files
+from .errors import FerkitError
+from .images import open_image, to_gray
+from .plots import plot_confusion_matrix
+from .recognizer import load
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix and
     scikit-learn's text report (key "report")."""
-    from sklearn.metrics import (
-        classification_report,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
 
     labels = list(range(len(classes)))
     p, r, f1, support = precision_recall_fscore_support(
@@ -50,8 +55,6 @@ def write_json(path: str | Path, data: dict) -> None:
 
 def write_reports(out_dir: str | Path, metrics: dict, title: str) -> str:
     """classification_report.txt, metrics.json and confusion_matrix.png in out_dir."""
-    from .plots import plot_confusion_matrix
-
     out_dir = Path(out_dir)
     report = metrics["report"]
     atomic_write(out_dir / "classification_report.txt", lambda tmp: Path(tmp).write_text(report))
@@ -65,9 +68,7 @@ def write_reports(out_dir: str | Path, metrics: dict, title: str) -> str:
     return report
 
 
-def get_args_parser(add_help: bool = True):
-    import argparse
-
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Evaluate a model on an image-folder split (DIR/<class>/*.jpg).",
         add_help=add_help,
@@ -83,18 +84,8 @@ def get_args_parser(add_help: bool = True):
     return p
 
 
-def main(args) -> None:
-    """Classify every image of a split exactly as `predict` would, then report."""
-    import sys
-    import time
-
-    from tqdm import tqdm
-
-    from .data import list_classes, list_files
-    from .errors import FerkitError
-    from .images import open_image, to_gray
-    from .recognizer import load
-
+def main(args: argparse.Namespace) -> None:
+    """Classify every image of a split exactly as `predict --no-detect` would, then report."""
     recognizer = load(args.model, tta=args.tta)
     root = Path(args.data)
     folders = list_classes(root)

@@ -144,32 +144,33 @@ def _touches_inner_edge(box, win, image_size, margin: float = 2.0) -> bool:
     )
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Overlap of box a [4] with boxes b [N, 4]: the larger of IoU and intersection over the
-    smaller box, so that a loose box around a face merges with the face's own box."""
+def _same_face(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Which boxes b [N, 4] show the same face as box a [4]: IoU above the threshold, or
+    mostly inside one another (a loose box around a face and the face's own box)."""
     ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
     iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
     inter = ix * iy
     area_a = (a[2] - a[0]) * (a[3] - a[1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     iou = inter / (area_a + area_b - inter + 1e-9)
-    return np.maximum(iou, inter / (np.minimum(area_a, area_b) + 1e-9) - 0.35)
+    inside = inter / (np.minimum(area_a, area_b) + 1e-9)
+    return (iou > iou_threshold) | (inside > 0.65)
 
 
 def _weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
-    """MediaPipe's blending NMS: overlapping detections are averaged, weighted by score."""
+    """MediaPipe's blending NMS: detections of one face are averaged, weighted by score."""
     dets = sorted(dets, key=lambda d: -d.score)
     boxes = np.array([d.box for d in dets]).reshape(-1, 4)
     remaining = np.arange(len(dets))
     merged = []
     while len(remaining):
-        overlap = _overlap(boxes[remaining[0]], boxes[remaining]) > threshold
-        group = remaining[overlap]
+        same = _same_face(boxes[remaining[0]], boxes[remaining], threshold)
+        group = remaining[same]
         weights = np.array([dets[i].score for i in group])[:, None]
         box = (boxes[group] * weights).sum(0) / weights.sum()
         kps = sum(dets[i].keypoints * dets[i].score for i in group) / weights.sum()
         merged.append(Detection(tuple(float(v) for v in box), dets[group[0]].score, kps))
-        remaining = remaining[~overlap]
+        remaining = remaining[~same]
     return merged
 
 

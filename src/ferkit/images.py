@@ -12,9 +12,8 @@ from .errors import FerkitError
 
 ImageInput = str | Path | Image.Image | np.ndarray
 
-# Pillow warns at MAX_IMAGE_PIXELS (~89 Mpx) and raises at twice that; we refuse at the warning:
-# a face photo that large is either a mistake or a decompression bomb.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+# Pillow warns at Image.MAX_IMAGE_PIXELS (~89 Mpx) and raises at twice that; open_image
+# refuses at the warning: a face photo that large is a mistake or a decompression bomb.
 
 
 def open_image(path: str | Path) -> Image.Image:

@@ -57,6 +57,12 @@ RECIPES = {
 }
 
 
+OUTPUTS = (
+    "best_model.pth", "last_model.pth", "training_history.png", "confusion_matrix.png",
+    "classification_report.txt", "metrics.json",
+)
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Train an expression classifier on data/{train,test}/<class>/*.jpg.",
@@ -394,12 +400,6 @@ def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dic
     )
     print(report)
     print(f"wrote {', '.join(str(out / f) for f in OUTPUTS)}")
-
-
-OUTPUTS = (
-    "best_model.pth", "last_model.pth", "training_history.png", "confusion_matrix.png",
-    "classification_report.txt", "metrics.json",
-)
 
 
 def cli(argv: list[str] | None = None) -> None:
