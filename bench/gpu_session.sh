@@ -23,4 +23,5 @@ python train.py --data "$FERKIT_SHARED/fer2013" --recipe fast --output-dir "$OUT
     ${SHIPPED_FLAGS:---img-size 160 --epochs 30 --ema 0.999} 2>&1 | grep -v '^ ' | tail -40
 python -m ferkit export --model "$OUT/shipped/best_model.pth" --output "$OUT/shipped.onnx" \
     --fp16-weights --tta
-rm -f "$OUT/shipped/last_model.pth"
+# at most 8 files come back from $OUT: the report is inside metrics.json
+rm -f "$OUT/shipped/last_model.pth" "$OUT/shipped/classification_report.txt"
