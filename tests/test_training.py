@@ -15,6 +15,7 @@ from conftest import (
     train,
 )
 
+from ferkit.models import build_model
 from ferkit.training import OUTPUTS, get_args_parser, resolve_recipe
 
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth"
@@ -156,3 +157,19 @@ def test_evaluate_matches_classes_by_name_and_refuses_unknown_ones(tiny_checkpoi
                "--output-dir", str(tmp_path / "e2"))
     assert_user_error(r, "class folders ['contempt']")
     assert not (tmp_path / "e2").exists()
+
+
+def test_ema_saves_averaged_weights(tiny_data, tmp_path):
+    def weights(out, *extra):
+        train(tiny_data, out, "--img-size", "32", "--pretrained", "none", "--batch-size", "7",
+              "--recipe", "fast", "--epochs", "1", *extra)
+        return torch.load(out / "best_model.pth", weights_only=True)["model"]
+
+    plain = weights(tmp_path / "plain", "--ema", "0")
+    averaged = weights(tmp_path / "ema", "--ema", "0.5")
+    first = "backbone.features.0.0.weight"
+    assert not torch.equal(plain[first], averaged[first])
+    # same seed, same steps: the EMA lies between the start and the trained weights
+    torch.manual_seed(42)  # train's default --seed, set before it builds the model
+    start = build_model("mobilenet_v2", 7, "none").state_dict()
+    assert (averaged[first] - start[first]).norm() < (plain[first] - start[first]).norm()
