@@ -25,7 +25,7 @@ ASSETS = Path(__file__).parent / "assets"
 # The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
 # Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together.
 BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
-BUNDLED_SHA256 = "52f2e2dab11ee260019db5b86eef83e302458a0e72159c595492b01fe8063c05"
+BUNDLED_SHA256 = "e11502ff78e2095e7bc07c84e90f8db4286b69b7c5ea9f8b8baa0f24055b765b"
 
 
 @dataclass
