@@ -103,3 +103,9 @@ def test_the_inference_path_never_imports_torch(tiny_onnx, face_png):
     r = run("-c", code, str(tiny_onnx), str(face_png), str(face_png.with_name("ann.png")))
     assert r.returncode == 0, r.stderr
     assert face_png.with_name("ann.png").exists()
+
+
+def test_an_unwritable_output_is_a_user_error(tiny_onnx, face_png, tmp_path):
+    r = ferkit("predict", "--model", str(tiny_onnx), str(face_png), "--no-detect", "--output",
+               str(tmp_path / "missing" / "dir" / "r.csv"))
+    assert_user_error(r, "cannot write")

@@ -72,6 +72,9 @@ def _call(module, args) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # an output folder that is read-only, a full disk, ...
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(FerkitError(f"cannot write {where}{e.strerror or e}"))
 
 
 def _fail(e: FerkitError) -> int:
