@@ -25,7 +25,7 @@ from torch import nn
 
 from . import __version__
 from .augment import EvalPreset, TrainPreset, mix
-from .checkpoint import model_from_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .data import (
     Split,
     check_same_classes,
@@ -385,8 +385,6 @@ def main(args: argparse.Namespace) -> nn.Module:
 
 def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dict) -> None:
     """Reload the best weights, evaluate them and write the report, matrix and curves."""
-    from .checkpoint import load_checkpoint
-
     best = model_from_checkpoint(load_checkpoint(out / "best_model.pth"), out / "best_model.pth")
     best = best.to(ctx["device"], memory_format=ctx["memory_format"])
     _, _, pred = evaluate(best, val_x, val_y, ctx)
