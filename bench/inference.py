@@ -52,12 +52,12 @@ def link_folder(files: list[Path], folder: Path) -> Path:
 # Runs the CLI, then reports the process's own peak RSS (VmHWM). getrusage would not do:
 # Linux carries the forking parent's peak (this big benchmark process) into the child's.
 CHILD = """
-import re, runpy, sys
+import runpy, sys
 try:
     runpy.run_module("ferkit", run_name="__main__", alter_sys=True)
 finally:
     status = open("/proc/self/status").read()
-    print("VmHWM", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+    print("VmHWM", status.split("VmHWM:")[1].split()[0], file=sys.stderr)
 """
 
 

@@ -82,8 +82,9 @@ class BlazeFace:
         batch = np.stack([self._square(small, win, factor) for win in windows])
         regressors, scores = self.session.run(None, {self.input_name: batch})
         found = []
-        for win, reg, logit in zip(windows, regressors, scores[..., 0], strict=True):
-            found += self._decode(reg, logit, win, (w, h), whole=win == windows[0])
+        for i, (win, reg, logit) in enumerate(zip(windows, regressors, scores[..., 0],
+                                                  strict=True)):
+            found += self._decode(reg, logit, win, (w, h), whole=i == 0)
         return _weighted_nms(found, self.iou_threshold)
 
     @staticmethod
