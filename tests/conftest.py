@@ -94,3 +94,20 @@ def assert_user_error(r: subprocess.CompletedProcess, fragment: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     assert fragment in lines[0], lines[0]
     assert "Traceback" not in r.stderr
+
+
+FER2013_ORDER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # CSV 0..6
+
+
+def write_fer_csv(path: Path, per_class: dict[str, int], bad_rows: list[str] = ()) -> Path:
+    """A fer2013.csv (`emotion,pixels,Usage`): per_class rows of each of the 7 labels for
+    each usage, made of synthetic faces, then `bad_rows` as given."""
+    lines = ["emotion,pixels,Usage"]
+    for u, (usage, n) in enumerate(per_class.items()):
+        for label in range(7):
+            for i in range(n):
+                pixels = " ".join(map(str, face_like(10_000 * u + 100 * label + i).ravel()))
+                lines.append(f"{label},{pixels},{usage}")
+    lines += bad_rows
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -27,6 +27,7 @@ class Split:
     images: np.ndarray
     labels: np.ndarray
     skipped: list[str] = field(default_factory=list)
+    soft: np.ndarray | None = None  # float32 [N, classes] target distributions (FER+ votes)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -63,8 +64,9 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return samples
 
 
-def dataset_splits(data_dir: str | Path) -> tuple[Path, Path]:
-    """(train, validation) folders of `data_dir`; validation is val/ if present, else test/."""
+def dataset_splits(data_dir: str | Path, need_val: bool = True) -> tuple[Path, Path | None]:
+    """(train, validation) folders of `data_dir`; validation is val/ if present, else test/
+    (None when there is neither and `need_val` is False)."""
     data_dir = Path(data_dir)
     if not data_dir.exists():
         raise FerkitError(f"no such dataset folder: {data_dir}")
@@ -74,7 +76,60 @@ def dataset_splits(data_dir: str | Path) -> tuple[Path, Path]:
     for name in ("val", "test"):
         if (data_dir / name).is_dir():
             return train, data_dir / name
-    raise FerkitError(f"{data_dir} has neither val/ nor test/ next to train/")
+    if not need_val:
+        return train, None
+    raise FerkitError(
+        f"{data_dir} has neither val/ nor test/ next to train/ "
+        "(--val-split 0.1 validates on a part of train/)"
+    )
+
+
+def stratified_split(samples: list[tuple[Path, int]], fraction: float, seed: int):
+    """(train, validation) samples: `fraction` of each class, drawn with `seed`, at least one
+    image of each class on either side."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([label for _, label in samples])
+    val = []
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        n = min(max(round(fraction * len(idx)), 1), len(idx) - 1)
+        if n < 1:
+            raise FerkitError(
+                f"--val-split: class {samples[idx[0]][0].parent.name!r} has one image; "
+                "a split needs two or more"
+            )
+        val += idx[:n].tolist()
+    chosen = set(val)
+    return ([s for i, s in enumerate(samples) if i not in chosen],
+            [samples[i] for i in sorted(chosen)])
+
+
+def write_file_list(path: Path, root: Path, samples: list[tuple[Path, int]], note: str) -> None:
+    """A file list (one `class/file` per line, relative to `root`) that `ferkit evaluate
+    --files` reads back."""
+    lines = [f"# {note}", f"# root: {root.resolve()}"]
+    lines += [p.relative_to(root).as_posix() for p, _ in samples]
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+
+
+def read_file_list(path: str | Path, root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """The (path, label) samples of a file list written by write_file_list; a file's class is
+    its folder's name."""
+    path = Path(path)
+    if not path.is_file():
+        raise FerkitError(f"no such file list: {path}")
+    samples = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name = Path(line).parts[0]
+        if name not in classes or len(Path(line).parts) < 2:
+            raise FerkitError(f"{path} line {n}: {line!r} is not in a class folder of {root}")
+        samples.append((root / line, classes.index(name)))
+    if not samples:
+        raise FerkitError(f"{path} lists no files")
+    return samples
 
 
 def check_same_classes(expected: list[str], root: Path, where: str) -> None:
@@ -131,30 +186,49 @@ def load_split(
     unchanged. Images keep their native size when all share one (FER2013: 48x48)."""
     root = Path(root)
     classes = classes or list_classes(root)
-    samples = list_files(root, classes)
+    return load_samples(root, list_files(root, classes), classes, size, cache_dir, progress)
+
+
+def load_samples(
+    root: Path,
+    samples: list[tuple[Path, int]],
+    classes: list[str],
+    size: int = 224,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Split:
+    """Decode these (path, label) samples of `root` (cached like load_split)."""
     key = _cache_key(samples, classes, size)
     cache = Path(cache_dir) / f"{key}.npz" if cache_dir else None
-    if cache is not None and cache.is_file():
-        try:
-            with np.load(cache) as z:
-                skipped = [str(s) for s in z["skipped"]]
-                return Split(root, classes, z["images"], z["labels"], skipped)
-        except Exception:
-            pass  # a damaged cache is rebuilt below
+    cached = load_cache(cache)
+    if cached is not None:
+        return Split(root, classes, cached["images"], cached["labels"],
+                     [str(s) for s in cached["skipped"]])
     images, labels, skipped = _decode_all(samples, size, progress)
     counts = np.bincount(labels, minlength=len(classes))
     for name, n in zip(classes, counts, strict=True):
         if n == 0:
             raise FerkitError(f"class folder {root / name} has no readable images")
     if cache is not None:
-        _save_cache(cache, images, labels, skipped)
+        save_cache(cache, images=images, labels=labels, skipped=np.asarray(skipped, dtype=str))
     return Split(root, classes, images, labels, skipped)
 
 
-def _save_cache(cache: Path, images, labels, skipped) -> None:
+def load_cache(cache: Path | None) -> dict[str, np.ndarray] | None:
+    """The arrays of a decode cache file, or None when it is absent or damaged."""
+    if cache is None or not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:
+        return None  # a damaged cache is rebuilt by the caller
+
+
+def save_cache(cache: Path, **arrays: np.ndarray) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
-            np.savez(f, images=images, labels=labels, skipped=np.asarray(skipped, dtype=str))
+            np.savez(f, **arrays)
 
     try:
         atomic_write(cache, write)

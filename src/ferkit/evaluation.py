@@ -13,7 +13,8 @@ from sklearn.metrics import classification_report, confusion_matrix, precision_r
 from tqdm import tqdm
 
 from .atomic import atomic_write
-from .data import list_classes, list_files
+from .csvdata import USAGES, is_csv, load_csv_split
+from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
 from .images import open_image, to_gray
 from .plots import plot_confusion_matrix
@@ -74,7 +75,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     p.add_argument("--model", required=True, help="a .pth checkpoint or .onnx model")
-    p.add_argument("--data", required=True, help="a split folder, e.g. data/test")
+    p.add_argument("--data", required=True,
+                   help="a split folder (data/test), or FER2013's CSV with --split")
+    p.add_argument("--split", default="PrivateTest", choices=USAGES,
+                   help="with a CSV: which rows to evaluate on (PrivateTest)")
+    p.add_argument("--files", metavar="LIST",
+                   help="only these files of --data (e.g. a run's val_split.txt)")
     p.add_argument("--output-dir", default="evaluation",
                    help="where classification_report.txt, metrics.json, confusion_matrix.png go")
     p.add_argument("--json", metavar="OUT", help="also write the metrics JSON here")
@@ -88,43 +94,77 @@ def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
     recognizer = load(args.model, tta=args.tta)
     root = Path(args.data)
-    folders = list_classes(root)
-    unknown = sorted(set(folders) - set(recognizer.classes))
-    if unknown:
-        raise FerkitError(
-            f"class folders {unknown} in {root} are not classes of {args.model} "
-            f"({', '.join(recognizer.classes)})"
-        )
-    # Folders are matched to the model's classes by name; a split may lack some classes.
-    samples = [
-        (path, recognizer.classes.index(folders[label]))
-        for path, label in list_files(root, folders)
-    ]
-    y_true, y_pred, skipped = [], [], []
+    faces, total, skipped = _faces(args, recognizer.classes)
+    y_true, y_pred = [], []
     start = time.time()
-    for i in tqdm(range(0, len(samples), args.batch_size), desc="evaluating", unit="batch",
-                  file=sys.stderr):
-        crops, labels = [], []
-        for path, label in samples[i : i + args.batch_size]:
-            try:
-                crops.append(to_gray(open_image(path)))
-                labels.append(label)
-            except FerkitError as e:
-                skipped.append(str(e))
-        if crops:
-            y_pred += recognizer.classify(crops).argmax(1).tolist()
-            y_true += labels
+    batches = tqdm(_batched(faces, args.batch_size), total=-(-total // args.batch_size),
+                   desc="evaluating", unit="batch", file=sys.stderr)
+    for crops, labels in batches:
+        y_pred += recognizer.classify(crops).argmax(1).tolist()
+        y_true += labels
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})",
               file=sys.stderr)
     metrics = compute_metrics(np.array(y_true), np.array(y_pred), recognizer.classes)
     metrics.update(model=str(args.model), data=str(root), tta=recognizer.tta,
                    skipped_files=len(skipped), seconds=time.time() - start)
-    report = write_reports(args.output_dir, metrics, f"{Path(args.model).name} on {root.name}")
+    name = f"{root.name} {args.split}" if is_csv(root) else root.name
+    report = write_reports(args.output_dir, metrics, f"{Path(args.model).name} on {name}")
     if args.json:
         write_json(args.json, metrics)
-    print(f"{args.model} on {root}: accuracy {metrics['accuracy']:.2%}, "
+    print(f"{args.model} on {name}: accuracy {metrics['accuracy']:.2%}, "
           f"macro-F1 {metrics['macro_f1']:.4f} ({len(y_true)} images)\n")
     print(report)
     print(f"wrote {args.output_dir}/classification_report.txt, metrics.json, confusion_matrix.png"
           + (f" and {args.json}" if args.json else ""))
+
+
+def _faces(args, model_classes: list[str]):
+    """(iterator of (grey face, model class index), how many, reasons for skipped ones) for
+    a CSV split, a file list or a split folder; folders are matched to classes by name."""
+    root = Path(args.data)
+    if is_csv(root):
+        split = load_csv_split(root, args.split)
+        if args.files:
+            raise FerkitError("--files lists image files; a CSV split is chosen with --split")
+        mapping = _class_mapping(split.classes, model_classes, f"{root} ({args.split})",
+                                 "classes")
+        return (zip(split.images, mapping[split.labels].tolist(), strict=True), len(split),
+                split.skipped)
+    folders = list_classes(root)
+    mapping = _class_mapping(folders, model_classes, str(root), "class folders")
+    samples = read_file_list(args.files, root, folders) if args.files else list_files(root,
+                                                                                       folders)
+    skipped: list[str] = []
+
+    def decoded():
+        for path, label in samples:
+            try:
+                yield to_gray(open_image(path)), int(mapping[label])
+            except FerkitError as e:
+                skipped.append(str(e))
+
+    return decoded(), len(samples), skipped
+
+
+def _class_mapping(found: list[str], model_classes: list[str], where: str,
+                   kind: str) -> np.ndarray:
+    unknown = sorted(set(found) - set(model_classes))
+    if unknown:
+        raise FerkitError(
+            f"{kind} {unknown} in {where} are not classes of the model "
+            f"({', '.join(model_classes)})"
+        )
+    return np.array([model_classes.index(c) for c in found])
+
+
+def _batched(faces, size: int):
+    crops, labels = [], []
+    for crop, label in faces:
+        crops.append(crop)
+        labels.append(label)
+        if len(crops) == size:
+            yield crops, labels
+            crops, labels = [], []
+    if crops:
+        yield crops, labels

@@ -14,26 +14,34 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
+import signal
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
+from . import __version__, resume
 from .augment import EvalPreset, TrainPreset, mix
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from .csvdata import is_csv, load_csv_split
 from .data import (
     Split,
     check_same_classes,
     dataset_splits,
     default_cache_dir,
     list_classes,
+    list_files,
+    load_samples,
     load_split,
     report_skipped,
+    stratified_split,
+    write_file_list,
 )
 from .errors import FerkitError
 from .evaluation import compute_metrics, write_reports
@@ -57,6 +65,14 @@ RECIPES = {
 }
 
 
+# Defaults of the options that no recipe sets; None in the parser so that --resume can tell a
+# flag the user gave from one left out.
+DEFAULTS = dict(
+    data="data", output_dir=".", recipe="brief", arch="mobilenet_v2", pretrained="imagenet",
+    seed=42, freeze_backbone=False, soft_labels=False, ferplus_classes=7, val_split=0.0,
+    class_weights="none", sampler="shuffle",
+)
+
 OUTPUTS = (
     "best_model.pth", "last_model.pth", "training_history.png", "confusion_matrix.png",
     "classification_report.txt", "metrics.json",
@@ -70,16 +86,36 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     brief = RECIPES["brief"]
     # fmt: off
-    p.add_argument("--data", default="data", help="dataset folder with train/ and test/ (or val/)")
-    p.add_argument("--output-dir", default=".", help="where best_model.pth, plots and reports go")
-    p.add_argument("--recipe", default="brief", choices=sorted(RECIPES),
-                   help="defaults for every option below that you do not set")
-    p.add_argument("--arch", default="mobilenet_v2", choices=sorted(ARCHS))
-    p.add_argument("--pretrained", default="imagenet",
-                   help="imagenet (torchvision download), none, or PATH to a local state_dict")
-    p.add_argument("--freeze-backbone", action="store_true", help="train the head only")
+    p.add_argument("--data", help="dataset folder with train/ and test/ (or val/), or FER2013's "
+                   "CSV (trains on Training, validates on PublicTest) (data)")
+    p.add_argument("--output-dir", help="where best_model.pth, plots and reports go (.)")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue a run exactly: its folder or its last_model.pth")
+    p.add_argument("--save-every", type=int, default=0, metavar="STEPS",
+                   help="also write the resume checkpoint every STEPS steps (0: each epoch)")
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="defaults for every option below that you do not set (brief)")
+    p.add_argument("--arch", choices=sorted(ARCHS), help="(mobilenet_v2)")
+    p.add_argument("--pretrained",
+                   help="imagenet (torchvision download), none, or PATH to a local state_dict "
+                        "(imagenet)")
+    p.add_argument("--freeze-backbone", action="store_true", default=None,
+                   help="train the head only")
     p.add_argument("--unfreeze-last", type=int, default=0, metavar="N",
                    help="with the backbone frozen, still train its last N blocks")
+    p.add_argument("--labels", metavar="FER2013NEW_CSV",
+                   help="with --data fer2013.csv: FER+'s votes (fer2013new.csv) as the labels")
+    p.add_argument("--soft-labels", action="store_true", default=None,
+                   help="with --labels: train on the vote distribution, not the majority")
+    p.add_argument("--ferplus-classes", type=int, choices=[7, 8],
+                   help="with --labels: 8 keeps FER+'s contempt, 7 leaves its votes out (7)")
+    p.add_argument("--val-split", type=float, metavar="FRACTION",
+                   help="validate on a stratified, seeded FRACTION of train/ (its file list is "
+                        "saved as val_split.txt) instead of val/ or test/")
+    p.add_argument("--class-weights", choices=["none", "balanced"],
+                   help="balanced: weigh the loss by inverse class frequency (none)")
+    p.add_argument("--sampler", choices=["shuffle", "balanced"],
+                   help="balanced: draw every class equally often (shuffle)")
     p.add_argument("--img-size", type=int, help=f"input side in pixels ({brief['img_size']})")
     p.add_argument("--epochs", type=int, help=f"({brief['epochs']})")
     p.add_argument("--batch-size", type=int, help=f"per process ({brief['batch_size']})")
@@ -98,7 +134,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-scale", type=float, help="random zoom: largest face scale (1 = off)")
     p.add_argument("--rotation", type=float, help="max rotation in degrees (10)")
     p.add_argument("--ema", type=float, help="weight EMA decay per step, e.g. 0.999; 0 = off (0)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, help="(42)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--cache-dir", default=str(default_cache_dir()),
@@ -109,10 +145,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill every option left unset from the chosen recipe."""
-    for key, value in RECIPES[args.recipe].items():
+    """Fill every option left unset from the chosen recipe, then from DEFAULTS."""
+    if args.recipe is None:
+        args.recipe = DEFAULTS["recipe"]
+    for key, value in {**RECIPES[args.recipe], **DEFAULTS}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if not 0 <= args.val_split < 1:
+        raise FerkitError(f"--val-split {args.val_split}: use a fraction between 0 and 1")
     if args.img_size < 32:
         raise FerkitError(f"--img-size {args.img_size} is too small; use 32 or more")
     if args.epochs < 1 or args.batch_size < 2:
@@ -144,23 +184,48 @@ def setup_device(requested: str) -> tuple[torch.device, int, int]:
         raise FerkitError(f"--device {requested!r} is not a device ({e})") from e
 
 
-def dataset_classes(args) -> tuple[Path, Path, list[str]]:
-    """Check the layout before any slow work: (train dir, validation dir, classes)."""
-    train_dir, val_dir = dataset_splits(args.data)
-    classes = list_classes(train_dir)
-    check_same_classes(classes, val_dir, f"{train_dir}")
-    return train_dir, val_dir, classes
-
-
-def load_data(args, train_dir: Path, val_dir: Path, classes, master: bool) -> tuple[Split, Split]:
+def load_data(args, out: Path, master: bool) -> tuple[Split, Split]:
+    """The training and validation splits: image folders (val/ or test/, or --val-split of
+    train/), or FER2013's CSV (Training / PublicTest, FER+ votes with --labels)."""
     cache = None if args.cache_dir == "none" else args.cache_dir
     progress = master and not args.no_progress
-    train = load_split(train_dir, classes, args.img_size, cache, progress)
-    val = load_split(val_dir, classes, args.img_size, cache, progress)
+    if is_csv(args.data):
+        if args.val_split:
+            raise FerkitError("--val-split is for image folders; FER2013's CSV has PublicTest")
+        kw = dict(labels=args.labels, soft=args.soft_labels, ferplus_classes=args.ferplus_classes,
+                  cache_dir=cache)
+        train, val = (load_csv_split(args.data, usage, **kw) for usage in ("Training",
+                                                                            "PublicTest"))
+    else:
+        if args.labels or args.soft_labels:
+            raise FerkitError("--labels/--soft-labels (FER+ votes) go with --data fer2013.csv")
+        # Check the layout before any slow work.
+        train_dir, val_dir = dataset_splits(args.data, need_val=not args.val_split)
+        classes = list_classes(train_dir)
+        if args.val_split:
+            train_s, val_s = stratified_split(list_files(train_dir, classes), args.val_split,
+                                              args.seed)
+            if master:
+                write_file_list(out / "val_split.txt", train_dir, val_s,
+                                f"ferkit validation split: {args.val_split:g} of each class, "
+                                f"seed {args.seed}; ferkit evaluate --data {train_dir} "
+                                f"--files {out / 'val_split.txt'}")
+            train, val = (load_samples(train_dir, s, classes, args.img_size, cache, progress)
+                          for s in (train_s, val_s))
+        else:
+            check_same_classes(classes, val_dir, f"{train_dir}")
+            train, val = (load_split(d, classes, args.img_size, cache, progress)
+                          for d in (train_dir, val_dir))
     if master:
         report_skipped(train)
         report_skipped(val)
     return train, val
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Inverse class frequency, scaled so that a balanced dataset gets weight 1 per class."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    return (len(labels) / (num_classes * np.maximum(counts, 1))).astype(np.float32)
 
 
 def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
@@ -189,31 +254,49 @@ def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
 # the loop
 
 
-def train_one_epoch(model, opt, step_sched, images, labels, args, ctx) -> tuple[float, float]:
-    """One pass over this rank's shard; returns (mean loss, accuracy), reduced across ranks."""
-    model.train()
-    n = len(labels)
-    # Same permutation on every rank (seeded by epoch), then each rank takes its shard.
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed + ctx["epoch"]))
+class Interrupted(Exception):
+    """Ctrl-C during training, after the resume checkpoint has been written."""
+
+
+def epoch_order(n: int, args, ctx) -> torch.Tensor:
+    """This rank's sample indices for the epoch: the same draw on every rank, seeded by the
+    epoch (a resumed run draws it again), then each rank takes its shard."""
+    gen = torch.Generator().manual_seed(args.seed + ctx["epoch"])
+    if ctx["sample_weights"] is not None:  # --sampler balanced: classes drawn equally often
+        order = torch.multinomial(ctx["sample_weights"], n, replacement=True, generator=gen)
+    else:
+        order = torch.randperm(n, generator=gen)
     per_rank = n // ctx["world"]
-    perm = perm[ctx["rank"] * per_rank : (ctx["rank"] + 1) * per_rank].to(ctx["device"])
-    steps = per_rank // args.batch_size + (per_rank % args.batch_size > 1)
-    loss_sum = torch.zeros((), device=ctx["device"])
-    correct = torch.zeros((), device=ctx["device"])
-    seen = 0
-    bar = _progress(range(steps), ctx, f"epoch {ctx['epoch']}/{args.epochs}")
+    return order[ctx["rank"] * per_rank : (ctx["rank"] + 1) * per_rank].to(ctx["device"])
+
+
+def train_one_epoch(model, opt, step_sched, images, labels, args, ctx,
+                    start_step: int = 0, sums=(0.0, 0.0, 0)) -> tuple[float, float, int]:
+    """One pass over this rank's shard, from `start_step` on (a resumed epoch, with the
+    `sums` of loss, correct and seen so far); returns (mean loss, accuracy) reduced across
+    ranks, and how many images this call trained on."""
+    model.train()
+    order = epoch_order(len(labels), args, ctx)
+    steps = len(order) // args.batch_size + (len(order) % args.batch_size > 1)
+    loss_sum = torch.tensor(float(sums[0]), device=ctx["device"])
+    correct = torch.tensor(float(sums[1]), device=ctx["device"])
+    seen = int(sums[2])
+    bar = _progress(range(start_step, steps), ctx, f"epoch {ctx['epoch']}/{args.epochs}")
     for step in bar:
-        idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
+        idx = order[step * args.batch_size : (step + 1) * args.batch_size]
         x = ctx["train_aug"](images[idx], ctx["gen"])
         y = labels[idx]
-        # scatter, not F.one_hot: one_hot checks its input's range, a host sync every step
-        targets = torch.zeros(len(y), ctx["num_classes"], device=y.device).scatter_(
-            1, y[:, None], 1.0)
+        if ctx["soft"] is not None:  # FER+ vote distributions
+            targets = ctx["soft"][idx]
+        else:  # scatter, not F.one_hot: one_hot checks its input's range, a host sync
+            targets = torch.zeros(len(y), ctx["num_classes"], device=y.device).scatter_(
+                1, y[:, None], 1.0)
         x, targets = mix(x, targets, args.mixup, args.cutmix, ctx["gen"])
         x = x.contiguous(memory_format=ctx["memory_format"])
         with ctx["autocast"]():
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), targets, label_smoothing=args.label_smoothing)
+            loss = F.cross_entropy(logits.float(), targets, weight=ctx["class_weights"],
+                                   label_smoothing=args.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -227,11 +310,16 @@ def train_one_epoch(model, opt, step_sched, images, labels, args, ctx) -> tuple[
         seen += len(idx)
         if ctx["master"] and step % 20 == 0 and hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        every = args.save_every and (step + 1) % args.save_every == 0 and step + 1 < steps
+        if ctx["stop"] or every:
+            ctx["save_progress"](step + 1, [loss_sum.item(), correct.item(), seen])
+            if ctx["stop"]:
+                raise Interrupted(f"epoch {ctx['epoch']}, step {step + 1} of {steps}")
     stats = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=ctx["device"])])
     if ctx["world"] > 1:
         dist.all_reduce(stats)
         average_buffers(model)
-    return (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
+    return (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item(), seen - int(sums[2])
 
 
 @torch.no_grad()
@@ -273,6 +361,10 @@ def _progress(iterable, ctx, desc):
 
 def main(args: argparse.Namespace) -> nn.Module:
     """Train as `args` say; returns the trained (unwrapped) model."""
+    resumed = None
+    if args.resume:
+        resume_path, resumed = resume.load(args.resume)
+        args = resume.merge_args(args, resume_path, resumed)
     args = resolve_recipe(args)
     device, rank, world = setup_device(args.device)
     master = rank == 0
@@ -281,10 +373,12 @@ def main(args: argparse.Namespace) -> nn.Module:
     if master:
         out.mkdir(parents=True, exist_ok=True)
 
-    train_dir, val_dir, classes = dataset_classes(args)
-    model = build_model(args.arch, len(classes), args.pretrained)
+    train, val = load_data(args, out, master)
+    classes = train.classes
+    if resumed:
+        resume.check_data(resume_path, resumed, classes, len(train))
+    model = build_model(args.arch, len(classes), "none" if resumed else args.pretrained)
     set_trainable(model, args.freeze_backbone, args.unfreeze_last)
-    train, val = load_data(args, train_dir, val_dir, classes, master)
     # The whole decoded dataset lives on the training device (FER2013 train: 66 MB).
     train_x, train_y, val_x, val_y = (
         torch.from_numpy(a).to(device, non_blocking=True)
@@ -313,9 +407,10 @@ def main(args: argparse.Namespace) -> nn.Module:
     steps = (len(train_y) // world) // args.batch_size + 1
     opt, plateau, step_sched = make_optimizer(args, raw_model, steps)
     gen = torch.Generator(device=device).manual_seed(args.seed + rank)
+    weights = class_weights(train.labels, len(classes))
     ctx = dict(
         device=device, rank=rank, world=world, master=master, gen=gen, epoch=0,
-        raw_model=raw_model, ema=ema,
+        raw_model=raw_model, ema=ema, stop=False,
         num_classes=len(classes), memory_format=memory_format, no_progress=args.no_progress,
         # bf16 autocast on CUDA; on the CPU a no-op rather than a second code path.
         autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda),
@@ -324,55 +419,91 @@ def main(args: argparse.Namespace) -> nn.Module:
             translate=args.translate, scale=(args.min_scale, args.max_scale),
         ),
         eval_aug=EvalPreset(img_size=args.img_size),
+        soft=torch.from_numpy(train.soft).to(device) if train.soft is not None else None,
+        class_weights=(torch.from_numpy(weights).to(device)
+                       if args.class_weights == "balanced" else None),
+        sample_weights=(torch.from_numpy(weights[train.labels]).double()
+                        if args.sampler == "balanced" else None),
     )
     config = dict(
         arch=args.arch, classes=classes, img_size=args.img_size, channels=1,
         input="grey float32 [N,1,H,W] in [0,1]; normalisation inside the model",
         mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), tta=False,
     )
+    # Where the run stands: `epoch` epochs done (+ `step` steps of the next), best so far.
+    run = dict(epoch=0, step=0, sums=[0.0, 0.0, 0], best_acc=-1.0, best_epoch=0, elapsed=0.0)
+    history = []
+    if resumed:
+        r = resume.restore(resumed, raw_model=raw_model, ema=ema, opt=opt,
+                           schedulers=[plateau, step_sched], gen=gen)
+        run = {k: r[k] for k in run}
+        history = list(resumed["history"])
+        if world > 1:  # each rank's augmentation stream was its own; start fresh ones
+            gen.manual_seed(args.seed + rank + 7919 * run["epoch"])
     if master:
         print(
             f"ferkit {__version__}: training {args.arch} on {len(train_y)} images "
             f"({len(classes)} classes: {', '.join(classes)}), validating on {len(val_y)} "
-            f"from {val.root}; {device}" + (f" x{world}" if world > 1 else ""),
+            f"from {val.root}; {device}" + (f" x{world}" if world > 1 else "")
+            + (f"; resumed after epoch {run['epoch']}" + (f" step {run['step']}"
+               if run["step"] else "") if resumed else ""),
             flush=True,
         )
 
-    history, best_acc, best_epoch = [], -1.0, 0
+    def save_last(epoch_done: int, step: int, sums, metrics) -> None:
+        """last_model.pth: the weights, and all it takes to resume from here."""
+        state = resume.state(
+            epoch=epoch_done, step=step, sums=sums, best_acc=run["best_acc"],
+            best_epoch=run["best_epoch"], elapsed=run["elapsed"] + time.time() - start,
+            data=str(Path(args.data).resolve()), train_samples=len(train_y),
+            raw_model=raw_model, ema=ema, opt=opt, schedulers=[plateau, step_sched], gen=gen)
+        save_checkpoint(out / "last_model.pth", eval_model, config, train_args=train_args,
+                        epoch=epoch_done, history=history, metrics=metrics, resume=state)
+
+    train_args = {k: v for k, v in vars(args).items() if k != "resume"}
+    ctx["out"] = out
+    ctx["save_progress"] = lambda step, sums: master and save_last(
+        ctx["epoch"] - 1, step, sums,
+        {k: history[-1][k] for k in ("val_acc", "val_loss")} if history else {})
     start = time.time()
-    for epoch in range(1, args.epochs + 1):
-        ctx["epoch"] = epoch
-        t0 = time.time()
-        train_loss, train_acc = train_one_epoch(model, opt, step_sched, train_x, train_y, args, ctx)
-        train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
-        val_loss, val_acc, _ = evaluate(eval_model, val_x, val_y, ctx)
-        if plateau is not None:
-            plateau.step(val_loss)
-        history.append(dict(
-            epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
-            val_acc=val_acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0,
-            train_seconds=train_seconds, train_img_per_s=len(train_y) / train_seconds,
-            elapsed=time.time() - start,
-        ))
-        if not master:
-            continue
-        print(
-            f"epoch {epoch:3d}/{args.epochs}  train loss {train_loss:.4f} acc {train_acc:.2%}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.2%}  "
-            f"({time.time() - t0:.1f}s, train {len(train_y) / train_seconds:.0f} img/s)",
-            flush=True,
-        )
-        extra = dict(train_args=vars(args), epoch=epoch, history=history,
-                     metrics=dict(val_acc=val_acc, val_loss=val_loss))
-        save_checkpoint(out / "last_model.pth", eval_model, config, **extra)
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            save_checkpoint(out / "best_model.pth", eval_model, config, **extra)
-    train_time = time.time() - start
+    with _graceful_interrupt(ctx, enabled=world == 1):
+        for epoch in range(run["epoch"] + 1, args.epochs + 1):
+            ctx["epoch"] = epoch
+            t0 = time.time()
+            first = run["step"] if epoch == run["epoch"] + 1 else 0
+            train_loss, train_acc, trained = train_one_epoch(
+                model, opt, step_sched, train_x, train_y, args, ctx, first, run["sums"])
+            train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
+            val_loss, val_acc, _ = evaluate(eval_model, val_x, val_y, ctx)
+            if plateau is not None:
+                plateau.step(val_loss)
+            metrics = dict(val_acc=val_acc, val_loss=val_loss)
+            history.append(dict(
+                epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+                val_acc=val_acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0,
+                train_seconds=train_seconds, train_img_per_s=trained * world / train_seconds,
+                elapsed=run["elapsed"] + time.time() - start,
+            ))
+            if not master:
+                continue
+            print(
+                f"epoch {epoch:3d}/{args.epochs}  train loss {train_loss:.4f} acc "
+                f"{train_acc:.2%}  val loss {val_loss:.4f} acc {val_acc:.2%}  "
+                f"({time.time() - t0:.1f}s, train {trained * world / train_seconds:.0f} img/s)",
+                flush=True,
+            )
+            extra = dict(train_args=train_args, epoch=epoch, history=history, metrics=metrics)
+            if val_acc > run["best_acc"]:
+                run["best_acc"], run["best_epoch"] = val_acc, epoch
+                save_checkpoint(out / "best_model.pth", eval_model, config, **extra)
+            save_last(epoch, 0, [0.0, 0.0, 0], metrics)
+            if ctx["stop"]:
+                raise Interrupted(f"the end of epoch {epoch}")
+    train_time = run["elapsed"] + time.time() - start
 
     if master:
         final_report(out, eval_model, config, val_x, val_y, ctx, history, dict(
-            training_time_s=train_time, best_epoch=best_epoch, epochs=args.epochs,
+            training_time_s=train_time, best_epoch=run["best_epoch"], epochs=args.epochs,
             device=torch.cuda.get_device_name(device) if cuda else "cpu", world_size=world,
             train_samples=len(train_y), val_samples=len(val_y), val_dir=str(val.root),
             skipped_files=len(train.skipped) + len(val.skipped), recipe=args.recipe,
@@ -381,6 +512,38 @@ def main(args: argparse.Namespace) -> nn.Module:
         dist.barrier()
         dist.destroy_process_group()
     return eval_model
+
+
+def _resume_command(ctx: dict) -> list[str]:
+    return ["ferkit", "train", "--resume", str(ctx["out"])]
+
+
+class _graceful_interrupt:
+    """Ctrl-C asks the loop to stop after the current step, save and say how to resume; a
+    second Ctrl-C stops at once."""
+
+    def __init__(self, ctx: dict, enabled: bool):
+        self.ctx, self.enabled = ctx, enabled
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.ctx["stop"] = True
+        signal.signal(signal.SIGINT, self.previous)
+        print("\ninterrupt: saving after this step (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, kind, exc, tb):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+        if isinstance(exc, Interrupted):
+            command = " ".join(shlex.quote(a) for a in _resume_command(self.ctx))
+            print(f"interrupted at {exc}; saved. Resume with:\n  {command}", file=sys.stderr)
+            raise KeyboardInterrupt from None
+        return False
 
 
 def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dict) -> None:

@@ -1,0 +1,62 @@
+"""--val-split for a dataset with only train/, and the class-imbalance options."""
+
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import CLASSES, ferkit, make_dataset, train
+
+from ferkit.data import list_files, stratified_split
+from ferkit.training import class_weights, epoch_order
+
+
+def test_stratified_split_is_seeded_and_keeps_every_class(tmp_path):
+    data = make_dataset(tmp_path / "data", per_class=10, splits=("train",))
+    samples = list_files(data / "train", CLASSES)
+    fit, val = stratified_split(samples, 0.2, seed=1)
+    assert len(val) == 14 and len(fit) == 56 and not set(fit) & set(val)
+    assert np.bincount([label for _, label in val]).tolist() == [2] * 7
+    assert stratified_split(samples, 0.2, seed=1)[1] == val
+    assert stratified_split(samples, 0.2, seed=2)[1] != val
+
+
+def test_val_split_trains_without_a_test_folder_and_evaluate_reuses_its_list(tmp_path):
+    data = make_dataset(tmp_path / "data", per_class=8, splits=("train",))
+    out = tmp_path / "out"
+    r = train(data, out, "--img-size", "32", "--pretrained", "none", "--batch-size", "8",
+              "--val-split", "0.25")
+    assert "on 42 images" in r.stdout and "validating on 14" in r.stdout
+    listed = [line for line in (out / "val_split.txt").read_text().splitlines()
+              if not line.startswith("#")]
+    assert len(listed) == 14 and all(line.split("/")[0] in CLASSES for line in listed)
+    r = ferkit("evaluate", "--model", str(out / "best_model.pth"), "--data",
+               str(data / "train"), "--files", str(out / "val_split.txt"), "--json",
+               str(tmp_path / "m.json"), "--output-dir", str(tmp_path / "ev"))
+    assert r.returncode == 0, r.stderr
+    evaluated = json.loads(Path(tmp_path / "m.json").read_text())
+    trained = json.loads((out / "metrics.json").read_text())
+    assert evaluated["num_samples"] == 14
+    # the same images, classified the same way (PIL vs tensor resize may move one or two)
+    assert abs(evaluated["accuracy"] - trained["accuracy"]) <= 2 / 14
+
+
+def test_balanced_class_weights_and_sampler_favour_the_rare_class():
+    labels = np.array([0] * 90 + [1] * 10)
+    w = class_weights(labels, 2)
+    assert np.allclose(w, [100 / 180, 100 / 20])  # 90*w0 == 10*w1: each class weighs the same
+    ctx = dict(sample_weights=torch.from_numpy(w[labels]).double(), world=1, rank=0,
+               device=torch.device("cpu"), epoch=1)
+    drawn = labels[epoch_order(len(labels), Namespace(seed=0), ctx).numpy()]
+    assert 35 <= (drawn == 1).sum() <= 65  # ~50 of 100, against 10 in a shuffle
+    ctx["sample_weights"] = None
+    assert (labels[epoch_order(100, Namespace(seed=0), ctx).numpy()] == 1).sum() == 10
+
+
+def test_training_with_both_imbalance_options(tmp_path):
+    data = make_dataset(tmp_path / "data", per_class=4)
+    r = train(data, tmp_path / "out", "--img-size", "32", "--pretrained", "none",
+              "--batch-size", "8", "--class-weights", "balanced", "--sampler", "balanced")
+    ckpt = torch.load(tmp_path / "out" / "best_model.pth", weights_only=True)
+    assert ckpt["train_args"]["sampler"] == "balanced", r.stdout

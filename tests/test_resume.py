@@ -1,0 +1,124 @@
+"""--resume: a run killed (SIGKILL) or interrupted (Ctrl-C) ends exactly as an uninterrupted one."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, assert_user_error, ferkit, make_dataset
+
+# A small run that touches every resumable piece: AdamW, warm-up + cosine (stepped per step),
+# EMA, dropout, random erasing and zoom drawn from the augmentation generator.
+FLAGS = ["--recipe", "fast", "--img-size", "32", "--batch-size", "4", "--epochs", "3",
+         "--ema", "0.9", "--pretrained", "none", "--cache-dir", "none", "--no-progress",
+         "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("resume") / "data", per_class=16)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data) -> Path:
+    out = data.parent / "whole"
+    r = ferkit("train", "--data", str(data), "--output-dir", str(out), *FLAGS)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def start(data: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferkit", "train", "--data", str(data), "--output-dir", str(out),
+         *FLAGS, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    ca, cb = weights(a / "last_model.pth"), weights(b / "last_model.pth")
+    assert ca["model"].keys() == cb["model"].keys()
+    for k in ca["model"]:
+        assert torch.equal(ca["model"][k], cb["model"][k]), k
+    for k in ca["resume"]["raw_model"]:
+        assert torch.equal(ca["resume"]["raw_model"][k], cb["resume"]["raw_model"][k]), k
+    assert [h["epoch"] for h in cb["history"]] == [1, 2, 3]
+    assert [h["val_acc"] for h in cb["history"]] == [h["val_acc"] for h in ca["history"]]
+    assert weights(b / "best_model.pth")["epoch"] == weights(a / "best_model.pth")["epoch"]
+    assert (b / "training_history.png").exists() and (b / "metrics.json").exists()
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(data, uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = start(data, out)
+    wait_for(out / "last_model.pth", proc)  # epoch 1 is saved; epoch 2 is under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = weights(out / "last_model.pth")
+    assert saved["epoch"] < 3 and saved["resume"]["step"] == 0  # lost: the epoch in progress
+    r = ferkit("train", "--resume", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"resumed after epoch {saved['epoch']}" in r.stdout
+    assert_same_run(uninterrupted, out)
+
+
+def test_ctrl_c_saves_mid_epoch_and_prints_the_resume_command(data, uninterrupted, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = start(data, out, "--save-every", "5")
+    wait_for(out / "last_model.pth", proc)  # the first save, 5 steps into epoch 1
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert f"ferkit train --resume {out}" in stderr
+    saved = weights(out / "last_model.pth")["resume"]
+    assert saved["step"] > 0  # saved inside an epoch, after the step that was running
+    r = ferkit("train", "--resume", str(out / "last_model.pth"))
+    assert r.returncode == 0, r.stderr
+    assert f"step {saved['step']}" in r.stdout
+    assert_same_run(uninterrupted, out)
+
+
+def test_a_resume_that_contradicts_the_run_is_refused(data, uninterrupted, tmp_path):
+    r = ferkit("train", "--resume", str(uninterrupted), "--img-size", "64")
+    assert_user_error(r, "--img-size 64 contradicts the run being resumed")
+    r = ferkit("train", "--resume", str(uninterrupted), "--arch", "resnet18")
+    assert_user_error(r, "--arch resnet18 contradicts")
+    r = ferkit("train", "--resume", str(uninterrupted), "--data", str(tmp_path))
+    assert_user_error(r, "--data")
+    r = ferkit("train", "--resume", str(uninterrupted / "best_model.pth"))
+    assert_user_error(r, "has no resume state")
+    r = ferkit("train", "--resume", str(tmp_path / "nothing"))
+    assert_user_error(r, "no such checkpoint")
+
+
+def test_a_resume_on_changed_data_is_refused(data, uninterrupted, tmp_path):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
+    ckpt = weights(run / "last_model.pth")
+    # the run was made on `data`; point it at the copy with one image more
+    shutil.copy(copy / "train" / "angry" / "0.jpg", copy / "train" / "angry" / "extra.jpg")
+    ckpt["resume"]["data"] = str(copy.resolve())
+    ckpt["resume"]["epoch"] = 1
+    torch.save(ckpt, run / "last_model.pth")
+    r = ferkit("train", "--resume", str(run), "--no-progress")
+    assert_user_error(r, "112 training images then, 113 now")
