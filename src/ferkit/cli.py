@@ -20,8 +20,16 @@ COMMANDS = {
     "export": ("ferkit.export", "export a checkpoint to ONNX"),
     "predict": ("ferkit.predict", "recognise the expression of every face in images"),
     "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
+    "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
 }
-TRAIN_EXTRA = {"torch", "torchvision", "matplotlib", "seaborn", "sklearn", "onnx", "onnxscript"}
+# a missing module -> the extra that installs it
+EXTRAS = {
+    **dict.fromkeys(("torch", "torchvision", "seaborn", "sklearn", "onnx", "onnxscript"),
+                    "train"),
+    **dict.fromkeys(("fastapi", "uvicorn", "starlette", "multipart", "python_multipart"),
+                    "serve"),
+    "matplotlib": "train",
+}
 
 
 def _command_module(name: str):
@@ -29,9 +37,10 @@ def _command_module(name: str):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name and e.name.split(".")[0] in TRAIN_EXTRA:
+        missing = (e.name or "").split(".")[0]
+        if missing in EXTRAS:
             raise FerkitError(
-                f"`ferkit {name}` needs {e.name.split('.')[0]}: pip install 'ferkit[train]'"
+                f"`ferkit {name}` needs {missing}: pip install 'ferkit[{EXTRAS[missing]}]'"
             ) from e
         raise
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,18 @@ ImageInput = str | Path | Image.Image | np.ndarray
 # refuses at the warning: a face photo that large is a mistake or a decompression bomb.
 
 
+class NotAnImage(FerkitError):
+    """Bytes that no image format Pillow knows describes."""
+
+
+class ImageTooLarge(FerkitError):
+    """More pixels than a sane photo (Pillow's decompression-bomb threshold)."""
+
+
+class CorruptImage(FerkitError):
+    """An image format Pillow knows, but damaged or truncated."""
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Open an image file fully decoded, upright (EXIF orientation applied); FerkitError if not."""
     path = Path(path)
@@ -24,19 +37,33 @@ def open_image(path: str | Path) -> Image.Image:
     if path.is_dir():
         raise FerkitError(f"{path} is a directory, expected an image file")
     try:
+        return _decode(path, path)
+    except PermissionError as e:
+        raise FerkitError(f"cannot read {path}: permission denied") from e
+
+
+def image_from_bytes(data: bytes, name: str = "upload") -> Image.Image:
+    """Decode an image sent as bytes (an upload), with the same checks as open_image."""
+    if not data:
+        raise NotAnImage(f"{name} is empty")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source, name) -> Image.Image:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 img.load()
                 img = ImageOps.exif_transpose(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise FerkitError(f"{path} is too large to be a sane image ({e})") from e
+        raise ImageTooLarge(f"{name} is too large to be a sane image ({e})") from e
     except UnidentifiedImageError as e:
-        raise FerkitError(f"{path} is not an image Pillow can read") from e
-    except PermissionError as e:
-        raise FerkitError(f"cannot read {path}: permission denied") from e
+        raise NotAnImage(f"{name} is not an image Pillow can read") from e
+    except PermissionError:
+        raise
     except (OSError, SyntaxError, ValueError) as e:
-        raise FerkitError(f"{path} is corrupt or truncated ({e})") from e
+        raise CorruptImage(f"{name} is corrupt or truncated ({e})") from e
     return img
 
 

@@ -26,6 +26,8 @@ ASSETS = Path(__file__).parent / "assets"
 # Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together.
 BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
 BUNDLED_SHA256 = "e11502ff78e2095e7bc07c84e90f8db4286b69b7c5ea9f8b8baa0f24055b765b"
+BUNDLED_CARD = {"fer2013_publictest_accuracy": 0.6818, "macro_f1": 0.657,
+                "card": "docs/MODEL_CARD.md"}
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Recognizer:
     classifier was trained with."""
 
     def __init__(self, backend: Backend, detector: Detector | None = None,
-                 tta: bool | None = None, crop_scale: float = CROP_SCALE):
+                 tta: bool | None = None, crop_scale: float = CROP_SCALE,
+                 threads: int | None = None):
         self.backend = backend
         self.config = backend.config
         self.classes: list[str] = list(self.config["classes"])
@@ -78,17 +81,19 @@ class Recognizer:
         self.tta = bool(self.config.get("tta", False)) if tta is None else tta
         self._detector = detector
         self.crop_scale = crop_scale
+        self.threads = threads
 
     @property
     def detector(self) -> Detector:
         if self._detector is None:  # built on first use: --no-detect never loads it
-            self._detector = BlazeFace()
+            self._detector = BlazeFace(threads=self.threads)
         return self._detector
 
-    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
-        """Probabilities [N, classes] for uint8 grey face crops, in one backend call."""
+    def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:
+        """Probabilities [N, classes] for uint8 grey face crops, in one backend call
+        (tta: the recogniser's own setting unless given)."""
         batch = eval_batch(crops, self.img_size)
-        if not self.tta or len(batch) == 0:
+        if not (self.tta if tta is None else tta) or len(batch) == 0:
             return self.backend.run(batch)
         both = self.backend.run(np.concatenate([batch, batch[..., ::-1]]))
         return (both[: len(batch)] + both[len(batch) :]) / 2
@@ -103,11 +108,13 @@ class Recognizer:
         crops = [fer_crop(gray, d.box, self.crop_scale) for d in dets]
         return [clip_box(d.box, w, h) for d in dets], [d.score for d in dets], crops, (w, h)
 
-    def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False) -> list[Face]:
+    def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
+                tta: bool | None = None) -> list[Face]:
         """Every face in `image` (a path, a PIL image, or a numpy array: RGB, or BGR with
         bgr=True), left to right; [] when there is none. detect=False treats the whole image
         as one face crop, as FER2013's images are."""
-        return self._faces(*self.find_faces(image, detect=detect, bgr=bgr)[:3])
+        boxes, scores, crops, _ = self.find_faces(image, detect=detect, bgr=bgr)
+        return self._faces(boxes, scores, self.classify(crops, tta))
 
     def predict_many(self, images: Iterable[ImageInput], *, detect: bool = True,
                      batch_size: int = 64, bgr: bool = False) -> Iterator[Result]:
@@ -133,13 +140,11 @@ class Recognizer:
         probs = self.classify(crops) if crops else np.zeros((0, len(self.classes)))
         start = 0
         for result, boxes, scores, cs in pending:
-            result.faces = self._faces(boxes, scores, cs, probs[start : start + len(cs)])
+            result.faces = self._faces(boxes, scores, probs[start : start + len(cs)])
             start += len(cs)
             yield result
 
-    def _faces(self, boxes, scores, crops, probs=None) -> list[Face]:
-        if probs is None:
-            probs = self.classify(crops)
+    def _faces(self, boxes, scores, probs) -> list[Face]:
         return [
             Face(tuple(int(v) for v in box), dict(zip(self.classes, map(float, p), strict=True)),
                  score)
@@ -168,10 +173,11 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
 
     detector: any object with detect(rgb) -> [Detection]; default BlazeFace (shipped).
     tta: average with the mirrored face (default: what the model's metadata says).
+    threads: ONNX Runtime threads per session, the classifier's and the detector's.
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
     backend = open_backend(model if model is not None else bundled_model(), threads=threads)
-    return Recognizer(backend, detector=detector, tta=tta)
+    return Recognizer(backend, detector=detector, tta=tta, threads=threads)

@@ -1,0 +1,148 @@
+"""A bounded closed-loop load on `ferkit serve`, on 127.0.0.1 only.
+
+    python bench/serve_load.py [--clients 4 8] [--seconds 20] [--image PHOTO]
+    python bench/serve_load.py --page          # the webcam page in headless Chromium
+
+Starts the server (one process, as `ferkit serve` does), then N clients each send the image
+(a raw image/jpeg body) and wait for the answer, again and again for T seconds. Prints
+requests/s, p50/p99 latency, errors and the server's RSS before and after, as JSON lines.
+"""
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import ROOT, SHARED, device_name, emit
+
+DEFAULT_IMAGE = SHARED / "photos" / "single_face.jpg"
+
+
+def start_server(*extra: str) -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "ferkit", "serve", "--port", str(port),
+                             *extra], env=env, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc, port
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                sys.exit("error: the server did not start")
+            time.sleep(0.2)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(port: int, body: bytes, clients: int, seconds: float) -> dict:
+    latencies, errors = [], []
+    stop = time.perf_counter() + seconds
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", body, {"Content-Type": "image/jpeg"})
+                r = conn.getresponse()
+                r.read()
+                (latencies if r.status == 200 else errors).append(time.perf_counter() - t0)
+            except OSError as e:
+                errors.append(str(e))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    pick = lambda q: round(1e3 * latencies[min(int(q * len(latencies)), len(latencies) - 1)], 1)  # noqa: E731
+    return dict(requests=len(latencies), errors=len(errors),
+                requests_per_s=round(len(latencies) / elapsed, 1),
+                p50_ms=pick(0.5) if latencies else None, p99_ms=pick(0.99) if latencies else None)
+
+
+def page(port: int, seconds: float) -> dict:
+    """First labelled frame and frames/s of the webcam page, fake camera = the image."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from test_serve_browser import CHROMIUM, DRIVER, write_y4m
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = write_y4m(ROOT / "photos" / "astronaut.png", Path(tmp) / "smile.y4m")
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--use-fake-ui-for-media-stream",
+                     "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-video-capture={clip}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+        try:
+            driver.get(f"http://127.0.0.1:{port}/")
+            time.sleep(1)
+            driver.find_element(By.ID, "camera").click()
+            time.sleep(seconds)
+            s = driver.execute_script("return window.ferkitStats")
+            if os.environ.get("SCREENSHOT"):
+                driver.save_screenshot(os.environ["SCREENSHOT"])
+        finally:
+            driver.quit()
+    first = s["firstLabelAt"] - s["cameraStartedAt"] if s["firstLabelAt"] else None
+    return dict(first_labelled_frame_s=round(first / 1e3, 2) if first else None,
+                frames=s["frames"], frames_per_s=round(s["frames"] / seconds, 1),
+                errors=s["errors"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, nargs="+", default=[4, 8])
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    p.add_argument("--page", action="store_true", help="measure the webcam page instead")
+    args = p.parse_args()
+    proc, port = start_server()
+    try:
+        if args.page:
+            emit(test="webcam page", seconds=args.seconds, **page(port, args.seconds),
+                 device=device_name())
+            return
+        body = args.image.read_bytes()
+        load(port, body, 2, 2)  # warm-up
+        for clients in args.clients:
+            before = rss_mb(proc.pid)
+            result = load(port, body, clients, args.seconds)
+            emit(image=args.image.name, clients=clients, seconds=args.seconds, **result,
+                 rss_before_mb=round(before, 1), rss_after_mb=round(rss_mb(proc.pid), 1),
+                 device=device_name())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

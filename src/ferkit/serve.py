@@ -1,0 +1,292 @@
+"""`ferkit serve`: an HTTP API (FastAPI) and a web page with the webcam, in one process.
+
+    pip install 'ferkit[serve]'
+    ferkit serve                       # http://127.0.0.1:8000: the page; /docs: the API
+
+Routes: POST /predict (one image: a multipart upload or a raw image/* body), POST
+/predict/batch (several uploads, one result each), GET /health, GET /model, GET / (the page).
+Requests run in parallel on a pool of worker threads, each ONNX Runtime session with one
+intra-op thread; past `workers + queue` requests in flight the server answers 503 with
+Retry-After. It reads only the bytes sent to it and bounds every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import secrets
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+
+from . import __version__
+from .errors import FerkitError
+from .images import CorruptImage, ImageTooLarge, NotAnImage, image_from_bytes
+from .predict import result_dict
+from .recognizer import BUNDLED_CARD, Recognizer, Result, load
+
+WEB = Path(__file__).parent / "web"
+STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Serve the HTTP API and the webcam page.",
+                                add_help=add_help)
+    # fmt: off
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (127.0.0.1: this machine only; 0.0.0.0: every network)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
+    p.add_argument("--max-upload-mb", type=float, default=20, help="larger requests get 413")
+    p.add_argument("--max-batch", type=int, default=32, help="images per /predict/batch")
+    p.add_argument("--token", default=os.environ.get("FERKIT_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' (default: $FERKIT_TOKEN, or none)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="requests computed in parallel, one ONNX Runtime thread each")
+    p.add_argument("--queue", type=int, default=16,
+                   help="requests waiting beyond the workers before 503 (overload)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    # fmt: on
+    return p
+
+
+class Limits:
+    """Everything a request may cost."""
+
+    def __init__(self, max_upload_mb: float = 20, max_batch: int = 32, workers: int = 2,
+                 queue: int = 16):
+        self.max_bytes = int(max_upload_mb * 1024 * 1024)
+        self.max_batch = max_batch
+        self.workers = workers
+        self.queue = queue
+
+
+def create_app(recognizer: Recognizer, limits: Limits | None = None,
+               token: str | None = None) -> FastAPI:
+    """The FastAPI application around one Recognizer."""
+    limits = limits or Limits()
+    pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="ferkit")
+    in_flight = 0
+    model_info = describe(recognizer)
+    app = FastAPI(title="ferkit", version=__version__,
+                  description="Facial expression recognition: every face in an image, a "
+                              "probability per expression.")
+
+    async def compute(fn, *args):
+        """Run fn in the worker pool; 503 when workers and queue are all taken."""
+        nonlocal in_flight
+        if in_flight >= limits.workers + limits.queue:
+            raise ApiError(503, "the server is busy; retry shortly", {"Retry-After": "1"})
+        in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        finally:
+            in_flight -= 1
+
+    def check_token(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    def predict_bytes(data: bytes, name: str, detect: bool, tta: bool | None) -> dict:
+        t0 = time.perf_counter()
+        image = image_from_bytes(data, name)
+        t1 = time.perf_counter()
+        faces = recognizer.predict(image, detect=detect, tta=tta)
+        t2 = time.perf_counter()
+        out = result_dict(Result(name, faces, size=image.size))
+        out["timing_ms"] = {"decode": round((t1 - t0) * 1e3, 2),
+                            "recognise": round((t2 - t1) * 1e3, 2)}
+        return out
+
+    def predict_many(items: list[tuple[bytes, str]], detect: bool, tta: bool | None) -> list:
+        results = []
+        for data, name in items:
+            try:
+                results.append(predict_bytes(data, name, detect, tta))
+            except FerkitError as e:
+                results.append({"image": name, "error": str(e), "status": status_of(e)})
+        return results
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
+        return JSONResponse({"error": e.message}, status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(FerkitError)
+    async def ferkit_error(request: Request, e: FerkitError):
+        return JSONResponse({"error": str(e)}, status_code=status_of(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}"},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, e: Exception):  # a bug: the server stays up
+        print(f"ferkit serve: internal error on {request.url.path}: {e!r}", file=sys.stderr)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limits.max_bytes:
+            return too_large(limits)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> dict:
+        """Up and answering; also how busy."""
+        return {"status": "ok", "in_flight": in_flight, "workers": limits.workers}
+
+    @app.get("/model")
+    async def model(request: Request) -> dict:
+        """Classes, input size, SHA-256 and measured accuracy of the model being served."""
+        check_token(request)
+        return model_info
+
+    @app.post("/predict", responses={413: {}, 415: {}, 400: {}, 503: {}})
+    async def predict(request: Request, detect: bool = True, tta: bool | None = None) -> dict:
+        """One image, as a multipart upload (field `file`) or a raw `image/*` body; the JSON
+        of `ferkit predict --json`, plus timing."""
+        check_token(request)
+        items = await read_images(request, limits, many=False)
+        data, name = items[0]
+        t0 = time.perf_counter()
+        out = await compute(predict_bytes, data, name, detect, tta)
+        out["timing_ms"]["total"] = round((time.perf_counter() - t0) * 1e3, 2)
+        return out
+
+    @app.post("/predict/batch", responses={413: {}, 503: {}})
+    async def predict_batch(request: Request, detect: bool = True,
+                            tta: bool | None = None) -> dict:
+        """Several images (multipart fields `files`); one result each, in order; an image
+        that cannot be read gets its error and status in its own slot."""
+        check_token(request)
+        items = await read_images(request, limits, many=True)
+        return {"results": await compute(predict_many, items, detect, tta)}
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(WEB / "index.html")
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.state.pool = pool
+    return app
+
+
+def status_of(e: FerkitError) -> int:
+    return next((code for kind, code in STATUS.items() if isinstance(e, kind)), 400)
+
+
+def too_large(limits: Limits) -> JSONResponse:
+    mb = limits.max_bytes / 1024 / 1024
+    return JSONResponse({"error": f"the request is larger than the {mb:g} MB limit"},
+                        status_code=413)
+
+
+async def read_images(request: Request, limits: Limits, many: bool) -> list[tuple[bytes, str]]:
+    """(bytes, name) of the uploaded images: multipart fields `file`/`files`, or a raw
+    image/* body; the body is read up to the size limit and no further."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        try:
+            form = await request.form(max_files=limits.max_batch + 1,
+                                      max_part_size=limits.max_bytes)
+        except MultiPartException as e:
+            raise ApiError(400, f"bad multipart body: {e.message}") from e
+        uploads = [v for k, v in form.multi_items() if k in ("file", "files")
+                   and hasattr(v, "read")]
+        if not uploads:
+            raise ApiError(400, "no image: send a multipart field 'file' (or 'files')")
+        if len(uploads) > (limits.max_batch if many else 1):
+            raise ApiError(400, f"too many images: at most "
+                           f"{limits.max_batch if many else 1} per request")
+        return [(await u.read(), u.filename or "upload") for u in uploads]
+    if kind.startswith("image/") or kind == "application/octet-stream":
+        if many:
+            raise ApiError(415, "/predict/batch takes multipart/form-data with fields 'files'")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limits.max_bytes:
+                raise ApiError(413, f"the request is larger than the "
+                                    f"{limits.max_bytes / 1024 / 1024:g} MB limit")
+        return [(bytes(body), request.headers.get("x-filename", "upload"))]
+    raise ApiError(415, f"send an image as multipart/form-data or an image/* body, not "
+                        f"{kind or 'no content type'}")
+
+
+def describe(recognizer: Recognizer) -> dict:
+    """What GET /model says about the model being served."""
+    path = Path(recognizer.backend.path)
+    from .recognizer import BUNDLED_MODEL
+
+    bundled = path.resolve() == BUNDLED_MODEL.resolve()
+    return {
+        "model": "bundled" if bundled else path.name,
+        "arch": recognizer.config.get("arch"),
+        "classes": recognizer.classes,
+        "input_size": recognizer.img_size,
+        "tta": recognizer.tta,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "accuracy": BUNDLED_CARD if bundled else recognizer.config.get("metrics"),
+        "ferkit_version": __version__,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers < 1 or args.queue < 0 or args.max_upload_mb <= 0:
+        raise FerkitError("--workers must be >= 1, --queue >= 0 and --max-upload-mb > 0")
+    recognizer = load(args.model, threads=1)
+    recognizer.detector  # noqa: B018 - load the detector now, not on the first request
+    limits = Limits(args.max_upload_mb, args.max_batch, args.workers, args.queue)
+    app = create_app(recognizer, limits, token=args.token)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {args.host}: other machines can reach this server"
+              + ("" if args.token else "; consider --token"), file=sys.stderr)
+    check_port(args.host, args.port)
+    print(f"ferkit serve: http://{args.host}:{args.port}/ (page), /docs (API); "
+          f"{args.workers} worker(s), model {describe(recognizer)['model']}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                access_log=args.access_log)
+    return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """One clear line for a port in use (uvicorn would log it and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise FerkitError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+

@@ -1,0 +1,233 @@
+// ferkit's page: a photo or the webcam -> POST /predict -> boxes, bars and a one-minute chart.
+// Plain JS, no build step, nothing from outside the server.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLORS = { angry: "#e53935", contempt: "#6d4c41", disgust: "#43a047", fear: "#8e24aa",
+                 happy: "#f9a825", neutral: "#78909c", sad: "#1e88e5", surprise: "#fb8c00" };
+const FRAME_MS = 200;       // webcam: a frame every 200 ms at most ...
+const WINDOW_MS = 60_000;   // ... and the chart shows the last minute
+const view = $("view"), ctx = view.getContext("2d");
+const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
+                stream: null, timer: null, history: [] };
+// read by the browser test and by bench/serve_load.py --page
+const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
+                                      labels: [], errors: 0 });
+
+function headers(extra = {}) {
+  return state.token ? { ...extra, Authorization: `Bearer ${state.token}` } : extra;
+}
+
+async function predict(body, type) {
+  const detect = $("detect").checked;
+  const r = await fetch(`/predict?detect=${detect}`, {
+    method: "POST", body, headers: headers(type ? { "Content-Type": type } : {}) });
+  const answer = await r.json().catch(() => ({ error: r.statusText }));
+  if (r.status === 401) $("token-box").hidden = false;
+  if (!r.ok) throw new Error(answer.error || `HTTP ${r.status}`);
+  return answer;
+}
+
+function color(label) { return COLORS[label] || "#455a64"; }
+
+function draw(image, result) {
+  const [w, h] = result.size;
+  view.width = w;
+  view.height = h;
+  ctx.drawImage(image, 0, 0, w, h);
+  const line = Math.max(2, Math.round(Math.min(w, h) / 200));
+  ctx.font = `600 ${Math.max(14, Math.round(h / 28))}px system-ui, sans-serif`;
+  result.faces.forEach((face, i) => {
+    const [x0, y0, x1, y1] = face.box;
+    ctx.strokeStyle = ctx.fillStyle = color(face.label);
+    ctx.lineWidth = line;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    const text = `${i + 1} ${face.label} ${(face.confidence * 100).toFixed(0)}%`;
+    const tw = ctx.measureText(text).width + 8, th = parseInt(ctx.font.split(" ")[1], 10) + 6;
+    const ty = y0 >= th ? y0 - th : y1;
+    ctx.fillRect(x0 - line / 2, ty, tw, th);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x0 + 4, ty + th - 6);
+  });
+  $("hint").hidden = true;
+}
+
+function showFaces(result) {
+  const box = $("faces");
+  box.replaceChildren();
+  if (!result.faces.length) {
+    box.textContent = "No face found.";
+    return;
+  }
+  result.faces.forEach((face, i) => {
+    const div = document.createElement("div");
+    div.className = "face";
+    div.dataset.label = face.label;
+    const title = document.createElement("div");
+    title.className = "face-label";
+    title.textContent = `Face ${i + 1}: ${face.label.toUpperCase()} ` +
+                        `${(face.confidence * 100).toFixed(1)}%`;
+    div.append(title);
+    for (const [name, p] of Object.entries(face.probs)) {
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.innerHTML = `<span></span><span class="track"><span class="fill"></span></span>` +
+                      `<span class="pct"></span>`;
+      bar.children[0].textContent = name;
+      bar.querySelector(".fill").style.cssText =
+        `width:${(p * 100).toFixed(1)}%;background:${color(name)}`;
+      bar.children[2].textContent = `${(p * 100).toFixed(1)}%`;
+      div.append(bar);
+    }
+    box.append(div);
+  });
+}
+
+function remember(result) {
+  const now = performance.now();
+  if (result.faces.length) state.history.push({ t: now, probs: result.faces[0].probs });
+  while (state.history.length && now - state.history[0].t > WINDOW_MS) state.history.shift();
+  drawChart(now);
+}
+
+function drawChart(now) {
+  const c = $("chart"), g = c.getContext("2d"), w = c.width, h = c.height;
+  g.clearRect(0, 0, w, h);
+  g.strokeStyle = "#e3e6ee";
+  g.lineWidth = 1;
+  for (const y of [0.25, 0.5, 0.75]) {
+    g.beginPath(); g.moveTo(0, h * y); g.lineTo(w, h * y); g.stroke();
+  }
+  const x = (t) => w - ((now - t) / WINDOW_MS) * w;
+  for (const name of state.classes) {
+    g.strokeStyle = color(name);
+    g.lineWidth = 2;
+    g.beginPath();
+    state.history.forEach((s, i) => {
+      const y = h - (s.probs[name] || 0) * (h - 4) - 2;
+      i ? g.lineTo(x(s.t), y) : g.moveTo(x(s.t), y);
+    });
+    g.stroke();
+  }
+}
+
+function status(text) { $("status").textContent = text; }
+
+function fail(error) {
+  stats.errors += 1;
+  status(`error: ${error.message}`);
+}
+
+async function analyseFile(file) {
+  if (!file) return;
+  status(`analysing ${file.name}…`);
+  try {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const [result, image] = await Promise.all([predict(form), createImageBitmap(file)]);
+    draw(image, result);
+    showFaces(result);
+    remember(result);
+    status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms`);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function grabFrame(video, canvas) {
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  return new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
+}
+
+async function tick(video, canvas) {
+  if (state.busy || !video.videoWidth) return;  // never more than one request in flight
+  state.busy = true;
+  const started = performance.now();
+  try {
+    const blob = await grabFrame(video, canvas);
+    const result = await predict(blob, "image/jpeg");
+    if (!state.stream) return;
+    draw(canvas, result);
+    showFaces(result);
+    remember(result);
+    stats.frames += 1;
+    stats.labels.push(result.faces.map((f) => f.label));
+    if (result.faces.length && stats.firstLabelAt === null) stats.firstLabelAt = performance.now();
+    const recent = state.history.filter((s) => performance.now() - s.t < 5000).length;
+    status(`webcam: ${result.faces.length} face(s), ${Math.round(performance.now() - started)}` +
+           ` ms per frame, ${(recent / 5).toFixed(1)} frames/s with a face`);
+  } catch (e) {
+    fail(e);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function toggleCamera() {
+  const button = $("camera"), video = $("video");
+  if (state.stream) {
+    clearInterval(state.timer);
+    state.stream.getTracks().forEach((t) => t.stop());
+    state.stream = null;
+    button.textContent = "Start the webcam";
+    button.classList.remove("on");
+    status("webcam off");
+    return;
+  }
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (e) {
+    fail(new Error(`no webcam: ${e.message}`));
+    return;
+  }
+  video.srcObject = state.stream;
+  await video.play();
+  stats.cameraStartedAt = performance.now();
+  button.textContent = "Stop the webcam";
+  button.classList.add("on");
+  const canvas = document.createElement("canvas");
+  state.timer = setInterval(() => tick(video, canvas), FRAME_MS);
+  tick(video, canvas);
+}
+
+async function loadModel() {
+  try {
+    const r = await fetch("/model", { headers: headers() });
+    const m = await r.json();
+    if (r.status === 401) {
+      $("token-box").hidden = false;
+      $("model").textContent = "this server needs a token";
+      return;
+    }
+    state.classes = m.classes;
+    const acc = m.accuracy && m.accuracy.fer2013_publictest_accuracy;
+    $("model").textContent = `${m.arch}, ${m.input_size}px` +
+      (acc ? `, ${(acc * 100).toFixed(1)}% on FER2013 PublicTest` : "");
+    $("legend").innerHTML = m.classes.map((c) =>
+      `<span><i style="background:${color(c)}"></i>${c}</span>`).join("");
+  } catch (e) {
+    fail(e);
+  }
+}
+
+$("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
+$("camera").addEventListener("click", toggleCamera);
+$("token-save").addEventListener("click", () => {
+  state.token = $("token").value.trim();
+  localStorage.setItem("ferkitToken", state.token);
+  $("token-box").hidden = true;
+  loadModel();
+});
+for (const kind of ["dragenter", "dragover"]) {
+  document.addEventListener(kind, (e) => { e.preventDefault(); $("drop").classList.add("over"); });
+}
+document.addEventListener("dragleave", () => $("drop").classList.remove("over"));
+document.addEventListener("drop", (e) => {
+  e.preventDefault();
+  $("drop").classList.remove("over");
+  analyseFile(e.dataTransfer.files[0]);
+});
+loadModel();

@@ -1,0 +1,233 @@
+"""`ferkit serve`: every route, every error, concurrency and overload, in-process."""
+
+import io
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, assert_user_error, ferkit, run
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from ferkit import load  # noqa: E402
+from ferkit.recognizer import BUNDLED_SHA256  # noqa: E402
+from ferkit.serve import Limits, create_app  # noqa: E402
+
+ASTRONAUT = ROOT / "photos" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return load(threads=1)
+
+
+@pytest.fixture(scope="module")
+def client(recognizer):
+    app = create_app(recognizer, Limits(max_upload_mb=1, max_batch=3, workers=2, queue=4))
+    with TestClient(app) as c:
+        yield c
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload(client, data: bytes, name: str = "photo.png", **params):
+    return client.post("/predict", files={"file": (name, data, "image/png")}, params=params)
+
+
+def assert_good_request_works(client):
+    r = upload(client, ASTRONAUT.read_bytes())
+    assert r.status_code == 200 and r.json()["faces"][0]["label"] == "happy"
+
+
+def test_health_model_docs_and_page(client):
+    assert client.get("/health").json()["status"] == "ok"
+    model = client.get("/model").json()
+    assert model["sha256"] == BUNDLED_SHA256 and model["classes"][3] == "happy"
+    assert model["input_size"] > 0 and 0.5 < model["accuracy"]["fer2013_publictest_accuracy"] < 1
+    assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert "getUserMedia" in client.get("/static/app.js").text
+
+
+def test_predict_returns_what_the_cli_prints(client, tmp_path):
+    answer = upload(client, ASTRONAUT.read_bytes(), "astronaut.png").json()
+    cli = run("predict.py", str(ASTRONAUT), "--json")
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    assert answer["size"] == expected["size"] and answer["faces"] == expected["faces"]
+    assert answer["image"] == "astronaut.png" and answer["timing_ms"]["total"] > 0
+
+
+def test_raw_image_body_options_and_no_face(client, recognizer):
+    body = ASTRONAUT.read_bytes()
+    raw = client.post("/predict", content=body, headers={"Content-Type": "image/png"}).json()
+    assert raw["faces"][0]["label"] == "happy"
+    whole = client.post("/predict", content=body, params={"detect": "false"},
+                        headers={"Content-Type": "image/png"}).json()
+    assert whole["faces"][0]["box"] == [0, 0, 512, 512]
+    tta = upload(client, body, tta="true").json()["faces"][0]["probs"]
+    expected = recognizer.predict(ASTRONAUT, tta=True)[0].probs
+    assert tta == pytest.approx(expected, abs=1e-5)
+    assert tta != raw["faces"][0]["probs"]
+    blank = upload(client, png(Image.new("RGB", (200, 200), "gray"))).json()
+    assert blank["faces"] == []
+
+
+def test_batch_reports_a_bad_image_in_its_own_slot(client):
+    files = [("files", ("a.png", ASTRONAUT.read_bytes(), "image/png")),
+             ("files", ("notes.txt", b"not an image", "text/plain")),
+             ("files", ("grey.png", png(Image.new("L", (64, 64), 128)), "image/png"))]
+    r = client.post("/predict/batch", files=files, params={"detect": "false"})
+    assert r.status_code == 200
+    a, bad, grey = r.json()["results"]
+    assert a["image"] == "a.png" and len(a["faces"]) == 1
+    assert bad["status"] == 415 and "not an image" in bad["error"]
+    assert grey["size"] == [64, 64]
+    too_many = client.post("/predict/batch", files=files + files[:1])
+    assert too_many.status_code == 400 and "at most 3" in too_many.json()["error"]
+
+
+def huge_png() -> bytes:
+    """100 Mpx of one colour: a few KB on disk, over Pillow's decompression-bomb limit."""
+    return png(Image.new("1", (10_000, 10_000)))
+
+
+def truncated_png() -> bytes:
+    return ASTRONAUT.read_bytes()[:5000]
+
+
+@pytest.mark.parametrize("make, status, fragment", [
+    (lambda: b"hello, not an image", 415, "not an image"),
+    (truncated_png, 400, "corrupt or truncated"),
+    (huge_png, 413, "too large"),
+    (lambda: bytes(1_200_000), 413, "1 MB limit"),
+    (lambda: b"", 415, "empty"),
+])
+def test_bad_uploads_get_their_status_and_the_server_stays_up(client, make, status, fragment):
+    r = upload(client, make())
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["error"]
+    assert_good_request_works(client)
+
+
+def test_bad_requests_are_json_errors(client):
+    r = client.post("/predict", content=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+    r = client.post("/predict", files={"other": ("a.png", b"x", "image/png")})
+    assert r.status_code == 400 and "field 'file'" in r.json()["error"]
+    r = client.post("/predict", content=b"x", params={"detect": "maybe"},
+                    headers={"Content-Type": "image/png"})
+    assert r.status_code == 422 and "detect" in r.json()["error"]
+    r = client.post("/predict", content=bytes(2_000_000), headers={"Content-Type": "image/png"})
+    assert r.status_code == 413
+    assert client.get("/nothing").json() == {"error": "Not Found"}
+    assert_good_request_works(client)
+
+
+def test_the_token_is_required_when_set(recognizer):
+    with TestClient(create_app(recognizer, token="s3cret")) as c:
+        r = upload(c, ASTRONAUT.read_bytes())
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert c.get("/model").status_code == 401
+        r = upload(c, ASTRONAUT.read_bytes(), "a.png")
+        assert r.status_code == 401
+        ok = c.post("/predict", files={"file": ("a.png", ASTRONAUT.read_bytes())},
+                    headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert c.get("/health").status_code == 200  # for load balancers: no token
+
+
+def test_concurrent_requests_all_succeed_with_the_same_answer(client):
+    body = ASTRONAUT.read_bytes()
+    answers, errors = [], []
+
+    def worker():
+        for _ in range(3):
+            r = upload(client, body)
+            (answers if r.status_code == 200 else errors).append(r.json())
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(answers) == 18
+    assert all(a["faces"] == answers[0]["faces"] for a in answers)
+
+
+class SlowRecognizer:
+    """The real recogniser, held at a gate so a test can fill the server."""
+
+    def __init__(self, real):
+        self.real, self.gate = real, threading.Event()
+        self.backend, self.config, self.classes = real.backend, real.config, real.classes
+        self.img_size, self.tta = real.img_size, real.tta
+
+    def predict(self, *args, **kw):
+        self.gate.wait(30)
+        return self.real.predict(*args, **kw)
+
+
+def test_overload_answers_503_with_retry_after(recognizer):
+    slow = SlowRecognizer(recognizer)
+    with TestClient(create_app(slow, Limits(workers=1, queue=0))) as c:
+        first = threading.Thread(target=lambda: upload(c, ASTRONAUT.read_bytes()))
+        first.start()
+        deadline = time.time() + 10
+        while c.get("/health").json()["in_flight"] < 1:
+            assert time.time() < deadline
+            time.sleep(0.01)
+        r = upload(c, ASTRONAUT.read_bytes())
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        slow.gate.set()
+        first.join()
+        assert upload(c, ASTRONAUT.read_bytes()).status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_port_in_use_and_bad_options():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = ferkit("serve", "--port", str(s.getsockname()[1]))
+    assert_user_error(r, "cannot listen on 127.0.0.1")
+    assert_user_error(ferkit("serve", "--workers", "0"), "--workers must be >= 1")
+
+
+def test_cli_warns_when_binding_every_network():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferkit", "serve", "--host", "0.0.0.0", "--port",
+         str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""}, stdin=subprocess.DEVNULL)
+    try:
+        line = proc.stderr.readline()
+        assert "warning: binding 0.0.0.0" in line and "--token" in line
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_image_from_bytes_matches_the_file_path():
+    from ferkit.images import image_from_bytes, open_image
+
+    a = np.asarray(image_from_bytes(ASTRONAUT.read_bytes()))
+    assert np.array_equal(a, np.asarray(open_image(ASTRONAUT)))

@@ -1,0 +1,139 @@
+"""The page in a real browser: headless Chromium, a fake webcam showing a smiling face, and an
+upload. Needs Debian's chromium and chromium-driver (.ci/run installs them)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the dev extra)")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+
+ASTRONAUT = ROOT / "photos" / "astronaut.png"
+
+
+def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
+    """A raw YUV 4:2:0 clip (the y4m format Chromium's fake camera plays) of one photo."""
+    rgb = np.asarray(Image.open(image).convert("RGB"), np.float32)
+    h, w = (s - s % 2 for s in rgb.shape[:2])
+    r, g, b = (rgb[:h, :w, i] for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b  # full-range BT.601 (C420jpeg)
+    u = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    v = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+    sub = lambda c: c.reshape(h // 2, 2, w // 2, 2).mean((1, 3))  # noqa: E731
+    planes = b"".join(np.clip(p + 0.5, 0, 255).astype(np.uint8).tobytes()
+                      for p in (y, sub(u), sub(v)))
+    with open(out, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + planes)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "ferkit", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.time() < deadline, "the server did not start"
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium.webdriver.chrome.service import Service
+
+    clip = write_y4m(ASTRONAUT, tmp_path_factory.mktemp("camera") / "smile.y4m")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", "--use-fake-ui-for-media-stream",
+                 "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={clip.resolve()}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, script: str, timeout: float = 30):
+    """Poll a JavaScript expression until it is truthy; returns its value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {script}: "
+                         f"{driver.execute_script('return document.body.innerText')}")
+
+
+def face_labels(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.face-label')].map(e => e.textContent)")
+
+
+def test_upload_shows_the_face_and_its_expression(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "file").send_keys(str(ASTRONAUT.resolve()))
+    wait(browser, "document.querySelectorAll('.face-label').length > 0")
+    labels = face_labels(browser)
+    assert len(labels) == 1 and labels[0].startswith("Face 1: HAPPY"), labels
+    bars = browser.find_elements(By.CSS_SELECTOR, ".face .bar")
+    assert len(bars) == 7
+    assert "astronaut.png: 1 face(s)" in browser.find_element(By.ID, "status").text
+
+
+def test_the_webcam_shows_happy_for_a_smiling_face(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "camera").click()
+    wait(browser, "window.ferkitStats.frames >= 5")
+    stats = browser.execute_script("return window.ferkitStats")
+    # every frame of the clip is the smiling astronaut: one face, HAPPY
+    assert all(labels == ["happy"] for labels in stats["labels"]), stats["labels"]
+    assert face_labels(browser)[0].startswith("Face 1: HAPPY")
+    assert stats["errors"] == 0
+    chart = browser.execute_script(
+        "const c = document.getElementById('chart');"
+        "return [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]"
+        ".filter((v, i) => i % 4 === 3 && v > 0).length")
+    assert chart > 100  # lines have been drawn
+    browser.save_screenshot(str(tmp_path / "page.png"))
+    browser.find_element(By.ID, "camera").click()
+    assert "Start" in browser.find_element(By.ID, "camera").text
