@@ -24,7 +24,7 @@ $(VENV)/.inference-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.train-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[train,video,serve,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,video,serve,ray,dev]'
 	touch $@ $(VENV)/.inference-installed
 
 clean:

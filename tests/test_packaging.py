@@ -27,6 +27,14 @@ def _pixi():
     return pixi, groups
 
 
+def _pixi_spec(value) -> str:
+    """A pixi requirement as the text after the name in pyproject: '>=1.0' or '[extra]>=1.0'."""
+    if isinstance(value, str):
+        return value
+    extras = f"[{','.join(value['extras'])}]" if value.get("extras") else ""
+    return extras + value.get("version", "")
+
+
 def test_pixi_and_pyproject_declare_the_same_packages_and_bounds():
     py = _pyproject()
     _, px = _pixi()
@@ -34,7 +42,8 @@ def test_pixi_and_pyproject_declare_the_same_packages_and_bounds():
     for group, reqs in py.items():
         assert set(reqs) == set(px[group]), f"{group}: {sorted(set(reqs) ^ set(px[group]))}"
         for name, req in reqs.items():
-            assert req[len(name):] == px[group][name], f"{group}/{name}: {req} vs {px[group][name]}"
+            spec = _pixi_spec(px[group][name])
+            assert req[len(name):] == spec, f"{group}/{name}: {req} vs {spec}"
 
 
 def test_inference_profile_has_no_torch():

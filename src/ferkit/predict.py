@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -42,6 +43,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average with the mirrored face (default: the model's own setting)")
     p.add_argument("--quiet", action="store_true", help="no per-image text (with --output)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray Data (pip install 'ferkit[ray]'): a local Ray, or the "
+                        "cluster at ADDRESS ('auto': the running one); needs --output "
+                        "(.parquet, .csv, .jsonl); inputs may be object-storage URIs")
+    p.add_argument("--actors", type=int, default=2, help="with --ray: model actors")
     # fmt: on
     return p
 
@@ -73,14 +79,14 @@ def format_result(result: Result, show_all: bool, header: bool) -> str:
     return "\n".join(parts)
 
 
-def expand_inputs(specs: list[str]) -> Iterator[Path]:
-    """Files as given; folders as their image files (recursively, sorted); globs expanded.
-    Yields lazily so a huge folder streams."""
+def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+    """Files as given; folders as their files with these suffixes (recursively, sorted);
+    globs expanded. Yields lazily so a huge folder streams."""
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
             for p in sorted(path.rglob("*")):
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+                if p.suffix.lower() in suffixes and p.is_file():
                     yield p
         elif not path.exists() and glob.has_magic(spec):
             matches = sorted(glob.iglob(spec, recursive=True))
@@ -111,19 +117,41 @@ class Writer:
         self.classes = classes
         if self.kind == ".csv":
             self.csv = csv.writer(self.file)
-            self.csv.writerow(["image", "face", "x0", "y0", "x1", "y1", "label", "confidence",
-                               *classes, "error"])
+            self.csv.writerow(row_columns(classes))
 
     def write(self, result: Result) -> None:
         if self.kind == ".jsonl":
             self.file.write(json.dumps(result_dict(result)) + "\n")
             return
-        if result.error or not result.faces:
-            self.csv.writerow([result.source, "", "", "", "", "", "", "",
-                               *[""] * len(self.classes), result.error or "no face"])
-        for i, f in enumerate(result.faces, 1):
-            self.csv.writerow([result.source, i, *f.box, f.label, f"{f.confidence:.6f}",
-                               *(f"{f.probs[c]:.6f}" for c in self.classes), ""])
+        self.csv.writerows(result_rows(result, self.classes))
+
+
+def row_columns(classes: list[str]) -> list[str]:
+    """The columns of a row per face (CSV output, the Ray pipeline's tables)."""
+    return ["image", "face", "x0", "y0", "x1", "y1", "label", "confidence", *classes,
+            "detection_score", "error"]
+
+
+def result_records(result: Result, classes: list[str]) -> list[dict]:
+    """One typed record per face; one with the error (or "no face") when there is none."""
+    if result.error or not result.faces:
+        empty = dict.fromkeys(row_columns(classes))
+        return [{**empty, "image": str(result.source), "error": result.error or "no face"}]
+    return [{"image": str(result.source), "face": i, **dict(zip(("x0", "y0", "x1", "y1"), f.box,
+                                                                 strict=True)),
+             "label": f.label, "confidence": f.confidence, **{c: f.probs[c] for c in classes},
+             "detection_score": f.score, "error": None}
+            for i, f in enumerate(result.faces, 1)]
+
+
+def csv_row(record: dict) -> list:
+    """A record as CSV cells: empty for None, probabilities to 6 decimals."""
+    return ["" if v is None else f"{v:.6f}" if isinstance(v, float) else v
+            for v in record.values()]
+
+
+def result_rows(result: Result, classes: list[str]) -> list[list]:
+    return [csv_row(r) for r in result_records(result, classes)]
 
 
 def result_dict(result: Result) -> dict:
@@ -134,6 +162,8 @@ def result_dict(result: Result) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return main_ray(args)
     recognizer = load(args.model, tta=args.tta)
     single = is_single(args.images)
 
@@ -166,3 +196,32 @@ def main(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {seen} image(s) could not be read", file=sys.stderr)
     return 2 if failed else 0
+
+
+def main_ray(args: argparse.Namespace) -> int:
+    """`--ray`: the same rows, computed by Ray Data, written to --output."""
+    if not args.output:
+        raise FerkitError("--ray writes its rows to --output FILE (.parquet, .csv or .jsonl)")
+    if args.annotate or args.json:
+        raise FerkitError("--ray writes --output only; --annotate and --json are local")
+    if args.actors < 1:
+        raise FerkitError("--actors must be 1 or more")
+    try:
+        from . import ray as ferkit_ray
+    except ImportError as e:
+        raise FerkitError(f"--ray needs Ray Data ({e.name}): pip install 'ferkit[ray]'") from e
+    images, faces, errors = set(), 0, 0
+    start = time.perf_counter()
+    with ferkit_ray.native_logs_to():
+        for record in ferkit_ray.predict_images(
+                args.images, args.output, model=args.model, detect=not args.no_detect,
+                tta=args.tta, actors=args.actors, batch_size=args.batch_size,
+                address=args.ray or None, progress=sys.stderr.isatty()):
+            images.add(record["image"])
+            faces += record["face"] is not None
+            if record["error"] not in (None, "no face"):
+                errors += 1
+                print(f"error: {record['error']}", file=sys.stderr)
+    print(f"{len(images)} image(s), {faces} face(s), {errors} unreadable, in "
+          f"{time.perf_counter() - start:.1f}s -> {args.output}")
+    return 2 if errors else 0

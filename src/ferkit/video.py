@@ -12,6 +12,7 @@ import csv
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Expressions over time in a video or a webcam.",
                                 add_help=add_help)
     # fmt: off
-    p.add_argument("input", nargs="?", help="a video file (anything OpenCV/FFmpeg reads)")
+    p.add_argument("input", nargs="*",
+                   help="a video file (anything OpenCV/FFmpeg reads); several with --ray")
     p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
     p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
@@ -87,11 +89,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="one Ray actor task per video file (files, folders, globs): a local "
+                        "Ray, or the cluster at ADDRESS ('auto'); needs --output")
+    p.add_argument("--summary", metavar="FILE",
+                   help="with --ray: a row per face per video (.csv, .parquet, .jsonl)")
+    p.add_argument("--actors", type=int, default=2, help="with --ray: model actors")
     # fmt: on
     return p
 
 
 def open_capture(args):
+    """(capture, name) for `--camera N` or the video file given."""
     import cv2
 
     if (args.input is None) == (args.camera is None):
@@ -101,20 +110,97 @@ def open_capture(args):
         if not cap.isOpened():
             raise FerkitError(f"cannot open camera {args.camera}")
         return cap, f"camera {args.camera}"
-    path = Path(args.input)
+    return open_video(args.input), str(args.input)
+
+
+def open_video(path: str | Path):
+    """An OpenCV capture of a video file, checked to yield frames."""
+    import cv2
+
+    path = Path(path)
     if not path.is_file():
         raise FerkitError(f"no such video file: {path}")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened() or not cap.read()[0]:
+        cap.release()
         raise FerkitError(f"{path} is not a video OpenCV can read")
     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-    return cap, str(path)
+    return cap
+
+
+def quiet_opencv() -> None:
+    """FFmpeg's own log lines would follow our one-line errors: silence them (before import)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+
+
+@dataclass
+class Frame:
+    """One decoded frame; `faces`/`ids` are those of the last analysed frame, so a skipped
+    frame can still be annotated."""
+
+    number: int
+    time: float
+    rgb: np.ndarray
+    faces: list[Face]
+    ids: list[int]
+    analysed: bool
+
+
+def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
+            max_frames: int | None = None) -> Iterator[Frame]:
+    """Every frame of an open capture, every `every`-th through detect -> crop -> classify;
+    faces get track ids and their tracks collect labels, times and probabilities. What
+    `ferkit video` and the Ray pipeline (ferkit.ray) both run."""
+    import cv2
+
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    classes = recognizer.classes
+    faces, ids = [], []
+    number = 0
+    while max_frames is None or number < max_frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        t = number / fps
+        analysed = number % every == 0
+        if analysed:
+            faces = recognizer.predict(rgb)
+            ids = tracker.update(faces, number // every)
+            for face, fid in zip(faces, ids, strict=True):
+                track = tracker.tracks[fid - 1]
+                track.labels[face.label] += 1
+                track.times.append(t)
+                track.probs.append([face.probs[c] for c in classes])
+        yield Frame(number, t, rgb, faces, ids, analysed)
+        number += 1
+
+
+FRAME_COLUMNS = ["frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "confidence"]
+
+
+def frame_rows(frame: Frame, classes: list[str]) -> list[list]:
+    """The --output CSV rows of an analysed frame: one per face."""
+    return [[frame.number, f"{frame.time:.3f}", fid, *face.box, face.label,
+             f"{face.confidence:.4f}", *(f"{face.probs[c]:.4f}" for c in classes)]
+            for face, fid in zip(frame.faces, frame.ids, strict=True)]
+
+
+def new_tracker(cap, every: int) -> IouTracker:
+    import cv2
+
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    return IouTracker(max_missed=max(3, round(fps / every)))
 
 
 def main(args: argparse.Namespace) -> int:
-    # FFmpeg's own log lines would follow our one-line errors; silence them (before import).
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    if args.ray is not None:
+        return main_ray(args)
+    if len(args.input) > 1:
+        raise FerkitError("one video at a time; several (or folders) with --ray")
+    args.input = args.input[0] if args.input else None
+    quiet_opencv()
     try:
         import cv2
     except ImportError as e:
@@ -128,60 +214,69 @@ def main(args: argparse.Namespace) -> int:
     cap, name = open_capture(args)
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    tracker = IouTracker(max_missed=max(3, round(fps / args.every)))
+    tracker = new_tracker(cap, args.every)
     from tqdm import tqdm
 
     from .annotate import draw_faces
 
+    frames = 0
     with ExitStack() as stack:
         stack.callback(cap.release)
         rows = None
         if args.output:
             f = stack.enter_context(open(args.output, "w", newline=""))  # noqa: SIM115
             rows = csv.writer(f)
-            rows.writerow(["frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label",
-                           "confidence", *classes])
+            rows.writerow([*FRAME_COLUMNS, *classes])
         writer = None
-        faces, ids = [], []
         bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
                                        disable=not sys.stderr.isatty()))
-        frame_no = 0
         try:
-            while args.max_frames is None or frame_no < args.max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                rgb = np.ascontiguousarray(frame[:, :, ::-1])
-                t = frame_no / fps
-                if frame_no % args.every == 0:
-                    faces = recognizer.predict(rgb)
-                    ids = tracker.update(faces, frame_no // args.every)
-                    for face, fid in zip(faces, ids, strict=True):
-                        track = tracker.tracks[fid - 1]
-                        track.labels[face.label] += 1
-                        track.times.append(t)
-                        track.probs.append([face.probs[c] for c in classes])
-                        if rows:
-                            rows.writerow([frame_no, f"{t:.3f}", fid, *face.box, face.label,
-                                           f"{face.confidence:.4f}",
-                                           *(f"{face.probs[c]:.4f}" for c in classes)])
+            for frame in analyse(recognizer, cap, tracker, args.every, args.max_frames):
+                if rows and frame.analysed:
+                    rows.writerows(frame_rows(frame, classes))
                 if args.annotate:
                     from PIL import Image
 
-                    drawn = draw_faces(Image.fromarray(rgb), faces, classes, ids)
+                    drawn = draw_faces(Image.fromarray(frame.rgb), frame.faces, classes,
+                                       frame.ids)
                     if writer is None:
                         writer = _video_writer(cv2, args.annotate, fps, drawn.size)
                         stack.callback(writer.release)
                     writer.write(np.asarray(drawn)[:, :, ::-1].copy())
-                frame_no += 1
+                frames = frame.number + 1
                 bar.update(1)
         except KeyboardInterrupt:
             print("\nstopped", file=sys.stderr)
-    print(summary(name, frame_no, fps, args.every, tracker.tracks, classes))
+    print(summary(name, frames, fps, args.every, tracker.tracks, classes))
     if args.plot:
         plot_timeline(tracker.tracks, classes, args.plot, name)
         print(f"wrote {args.plot}")
     return 0
+
+
+def main_ray(args: argparse.Namespace) -> int:
+    """`--ray`: every video file one unit of work on Ray Data; rows to --output."""
+    if not args.input or not args.output:
+        raise FerkitError("--ray needs video files (or folders) and --output FILE")
+    if args.camera is not None or args.annotate or args.plot or args.max_frames:
+        raise FerkitError("--ray writes --output and --summary; --camera, --annotate, --plot "
+                          "and --max-frames are local")
+    try:
+        from . import ray as ferkit_ray
+    except ImportError as e:
+        raise FerkitError(f"--ray needs Ray Data ({e.name}): pip install 'ferkit[ray]'") from e
+    with ferkit_ray.native_logs_to():
+        done = ferkit_ray.predict_videos(
+            args.input, args.output, summary=args.summary, model=args.model, every=args.every,
+            tta=args.tta, actors=args.actors, address=args.ray or None,
+            progress=sys.stderr.isatty())
+    for file, error in done["errors"].items():
+        print(f"error: {file}: {error}", file=sys.stderr)
+    for row in done["summary"]:
+        print(f"{row['file']}: face #{row['face_id']}: {row['frames']} frame(s) from "
+              f"{row['first_s']:.1f}s to {row['last_s']:.1f}s, mostly {row['dominant'].upper()}")
+    print(f"wrote {args.output}" + (f" and {args.summary}" if args.summary else ""))
+    return 2 if done["errors"] else 0
 
 
 def _video_writer(cv2, path: str, fps: float, size):
