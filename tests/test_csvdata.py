@@ -140,7 +140,7 @@ def test_csv_command_line_errors(tmp_path):
     r = ferkit("train", "--data", str(empty), "--output-dir", str(tmp_path / "o"))
     assert_user_error(r, "is empty")
     path = write_csv(tmp_path / "ok.csv", {"Training": 1})
-    r = ferkit("train", "--data", str(path), "--output-dir", str(tmp_path / "o"))
-    assert_user_error(r, "has no PublicTest rows")
-    r = ferkit("train", "--data", str(tmp_path), "--labels", str(path))
-    assert_user_error(r, "go with --data fer2013.csv")
+    with pytest.raises(FerkitError, match="has no PublicTest rows"):
+        load_csv_split(path, "PublicTest")
+    with pytest.raises(FerkitError, match="choose one of"):
+        load_csv_split(path, "Validation")

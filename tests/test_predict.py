@@ -109,3 +109,12 @@ def test_an_unwritable_output_is_a_user_error(tiny_onnx, face_png, tmp_path):
     r = ferkit("predict", "--model", str(tiny_onnx), str(face_png), "--no-detect", "--output",
                str(tmp_path / "missing" / "dir" / "r.csv"))
     assert_user_error(r, "cannot write")
+
+
+def test_an_empty_folder_or_a_glob_matching_nothing_is_said(tiny_onnx, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    r = ferkit("predict", str(tmp_path / "empty"), "--model", str(tiny_onnx))
+    assert r.returncode == 2 and "error: no image files in" in r.stderr, r.stderr
+    r = ferkit("predict", str(tmp_path / "*.png"), "--model", str(tiny_onnx))
+    assert r.returncode == 2 and "error: nothing matches" in r.stderr, r.stderr

@@ -20,7 +20,7 @@ FLAGS = ["--recipe", "fast", "--img-size", "32", "--batch-size", "4", "--epochs"
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("resume") / "data", per_class=16)
+    return make_dataset(tmp_path_factory.mktemp("resume") / "data", per_class=10)
 
 
 @pytest.fixture(scope="module")
@@ -95,30 +95,38 @@ def test_ctrl_c_saves_mid_epoch_and_prints_the_resume_command(data, uninterrupte
 
 
 def test_a_resume_that_contradicts_the_run_is_refused(data, uninterrupted, tmp_path):
+    from ferkit import resume
+    from ferkit.errors import FerkitError
+    from ferkit.training import get_args_parser
+
+    path, ckpt = resume.load(uninterrupted)
+    for flags, fragment in ((["--img-size", "64"], "--img-size 64 contradicts the run"),
+                            (["--arch", "resnet18"], "--arch resnet18 contradicts"),
+                            (["--data", str(tmp_path)], "--data"),
+                            (["--recipe", "brief"], "--recipe brief contradicts")):
+        args = get_args_parser().parse_args(["--resume", str(path), *flags])
+        with pytest.raises(FerkitError, match=fragment):
+            resume.merge_args(args, path, ckpt)
+    # where and how it runs may change; what it trains comes from the checkpoint
+    args = get_args_parser().parse_args(["--resume", str(path), "--device", "cpu"])
+    merged = resume.merge_args(args, path, ckpt)
+    assert (merged.img_size, merged.ema, merged.output_dir) == (32, 0.9, str(uninterrupted))
+    with pytest.raises(FerkitError, match="has no resume state"):
+        resume.load(uninterrupted / "best_model.pth")
+    # one real command line: one clear line, exit status 2
     r = ferkit("train", "--resume", str(uninterrupted), "--img-size", "64")
     assert_user_error(r, "--img-size 64 contradicts the run being resumed")
-    r = ferkit("train", "--resume", str(uninterrupted), "--arch", "resnet18")
-    assert_user_error(r, "--arch resnet18 contradicts")
-    r = ferkit("train", "--resume", str(uninterrupted), "--data", str(tmp_path))
-    assert_user_error(r, "--data")
-    r = ferkit("train", "--resume", str(uninterrupted / "best_model.pth"))
-    assert_user_error(r, "has no resume state")
-    r = ferkit("train", "--resume", str(tmp_path / "nothing"))
-    assert_user_error(r, "no such checkpoint")
+    assert_user_error(ferkit("train", "--resume", str(tmp_path / "nothing")),
+                      "no such checkpoint")
 
 
 def test_a_resume_on_changed_data_is_refused(data, uninterrupted, tmp_path):
-    import shutil
+    from ferkit import resume
+    from ferkit.errors import FerkitError
 
-    copy = tmp_path / "data"
-    shutil.copytree(data, copy)
-    run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
-    ckpt = weights(run / "last_model.pth")
-    # the run was made on `data`; point it at the copy with one image more
-    shutil.copy(copy / "train" / "angry" / "0.jpg", copy / "train" / "angry" / "extra.jpg")
-    ckpt["resume"]["data"] = str(copy.resolve())
-    ckpt["resume"]["epoch"] = 1
-    torch.save(ckpt, run / "last_model.pth")
-    r = ferkit("train", "--resume", str(run), "--no-progress")
-    assert_user_error(r, "112 training images then, 113 now")
+    path, ckpt = resume.load(uninterrupted)
+    resume.check_data(path, ckpt, ckpt["config"]["classes"], 70)
+    with pytest.raises(FerkitError, match="70 training images then, 71 now"):
+        resume.check_data(path, ckpt, ckpt["config"]["classes"], 71)
+    with pytest.raises(FerkitError, match="the classes changed"):
+        resume.check_data(path, ckpt, ["a", "b"], 70)

@@ -79,18 +79,27 @@ def format_result(result: Result, show_all: bool, header: bool) -> str:
     return "\n".join(parts)
 
 
-def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> Iterator[Path]:
+def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
+                  empty: list[str] | None = None) -> Iterator[Path]:
     """Files as given; folders as their files with these suffixes (recursively, sorted);
-    globs expanded. Yields lazily so a huge folder streams."""
+    globs expanded. Yields lazily so a huge folder streams. A folder without such a file, or
+    a glob matching nothing, is said in `empty` (without it, the glob is yielded as a path)."""
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
+            found = False
             for p in sorted(path.rglob("*")):
                 if p.suffix.lower() in suffixes and p.is_file():
+                    found = True
                     yield p
+            if not found and empty is not None:
+                empty.append(f"no image files in {spec} (looked for "
+                             f"{', '.join(sorted(suffixes))})")
         elif not path.exists() and glob.has_magic(spec):
             matches = sorted(glob.iglob(spec, recursive=True))
-            if not matches:
+            if not matches and empty is not None:
+                empty.append(f"nothing matches {spec}")
+            elif not matches:
                 yield path  # reported as missing, like any other path
             yield from (Path(m) for m in matches)
         else:
@@ -168,10 +177,11 @@ def main(args: argparse.Namespace) -> int:
     single = is_single(args.images)
 
     failed = seen = 0
+    empty: list[str] = []
     with ExitStack() as stack:
         writer = Writer(args.output, recognizer.classes, stack) if args.output else None
-        results = recognizer.predict_many(expand_inputs(args.images), detect=not args.no_detect,
-                                          batch_size=args.batch_size)
+        results = recognizer.predict_many(expand_inputs(args.images, empty=empty),
+                                          detect=not args.no_detect, batch_size=args.batch_size)
         if not single and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -193,9 +203,11 @@ def main(args: argparse.Namespace) -> int:
                 print(json.dumps(result_dict(result)), flush=True)
             elif not args.quiet and not result.error:
                 print(format_result(result, args.show_all, header=not single), flush=True)
+    for message in empty:
+        print(f"error: {message}", file=sys.stderr)
     if failed:
         print(f"{failed} of {seen} image(s) could not be read", file=sys.stderr)
-    return 2 if failed else 0
+    return 2 if failed or empty else 0
 
 
 def main_ray(args: argparse.Namespace) -> int:

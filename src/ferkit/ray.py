@@ -141,15 +141,18 @@ def _schema(columns: list[str], strings: tuple[str, ...]):
 
 def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
     """(object-storage URIs for Ray to list and read, local paths) from files, folders,
-    globs and URIs; a missing local path stays in, to become a row with its error."""
+    globs and URIs; a missing local path stays in, to become a row with its error. A folder
+    without a single file to read is an error."""
     from .predict import IMAGE_SUFFIXES
 
-    uris, paths = [], []
+    uris, paths, empty = [], [], []
     for spec in specs:
         if "://" in spec:
             uris.append(spec)
         else:
-            paths += [str(p) for p in expand_inputs([spec], suffixes or IMAGE_SUFFIXES)]
+            paths += [str(p) for p in expand_inputs([spec], suffixes or IMAGE_SUFFIXES, empty)]
+    if empty:
+        raise FerkitError("; ".join(empty))
     return uris, paths
 
 
