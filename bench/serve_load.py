@@ -87,21 +87,11 @@ def page(port: int, seconds: float) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     import tempfile
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from test_serve_browser import CHROMIUM, DRIVER, write_y4m
+    from test_serve_browser import chrome, write_y4m
 
     with tempfile.TemporaryDirectory() as tmp:
-        clip = write_y4m(ROOT / "photos" / "astronaut.png", Path(tmp) / "smile.y4m")
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--use-fake-ui-for-media-stream",
-                     "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-video-capture={clip}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+        driver = chrome(write_y4m(ROOT / "photos" / "astronaut.png", Path(tmp) / "smile.y4m"))
         try:
             driver.get(f"http://127.0.0.1:{port}/")
             time.sleep(1)

@@ -159,3 +159,25 @@ def test_ray_command_line_errors(tmp_path):
                              "--actors", "0"), "--actors must be 1 or more")
     assert_user_error(ferkit("video", str(tmp_path), "--ray", "--output", "f.csv", "--plot",
                              "p.png"), "are local")
+
+
+@requires_photos
+def test_uri_inputs_are_read_by_ray_and_decoded_by_ferkit(images, tmp_path):
+    """A URI (here Ray's local:// scheme, as s3:// would be) goes through read_binary_files;
+    the bytes are decoded by ferkit's image code with the CLI's messages."""
+    import ray
+
+    import ferkit.ray as fray
+
+    try:
+        remote = list(fray.predict_images([f"local://{images / 'photos'}"], num_cpus=2,
+                                          progress=False))
+    finally:
+        ray.shutdown()
+    by_name = {}
+    for row in remote:
+        by_name.setdefault(row["image"].rsplit("/", 1)[1], []).append(row)
+    assert [r["label"] for r in by_name["multi_face.jpg"]].count("happy") == 4
+    assert by_name["sixteen.png"][0]["label"] == "happy"
+    assert "not an image Pillow can read" in by_name["notes.jpg"][0]["error"]
+    assert "corrupt or truncated" in by_name["cut.jpg"][0]["error"]

@@ -68,11 +68,10 @@ def server():
     proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chrome(clip: Path):
+    """Headless Chromium whose webcam plays `clip` (the driver path given: no download)."""
     from selenium.webdriver.chrome.service import Service
 
-    clip = write_y4m(ASTRONAUT, tmp_path_factory.mktemp("camera") / "smile.y4m")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
@@ -82,6 +81,12 @@ def browser(tmp_path_factory):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chrome(write_y4m(ASTRONAUT, tmp_path_factory.mktemp("camera") / "smile.y4m"))
     yield driver
     driver.quit()
 

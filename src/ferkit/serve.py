@@ -215,6 +215,8 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
     image/* body; the body is read up to the size limit and no further."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
+        if not request.headers.get("content-length"):  # the size limit needs it up front
+            raise ApiError(411, "a multipart upload needs a Content-Length header")
         try:
             form = await request.form(max_files=limits.max_batch + 1,
                                       max_part_size=limits.max_bytes)
