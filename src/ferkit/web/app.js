@@ -98,6 +98,11 @@ function drawChart(now) {
   for (const y of [0.25, 0.5, 0.75]) {
     g.beginPath(); g.moveTo(0, h * y); g.lineTo(w, h * y); g.stroke();
   }
+  g.fillStyle = "#9aa1b1";
+  g.font = "10px system-ui, sans-serif";
+  g.fillText("-60 s", 3, h - 4);
+  g.fillText("now", w - 22, h - 4);
+  g.fillText("100%", 3, 11);
   const x = (t) => w - ((now - t) / WINDOW_MS) * w;
   for (const name of state.classes) {
     g.strokeStyle = color(name);
