@@ -132,6 +132,12 @@ def test_train_on_ferplus_soft_labels_with_contempt(tmp_path):
               "--batch-size", "8", "--labels", str(votes), "--soft-labels",
               "--ferplus-classes", "8")
     assert "8 classes: angry, contempt," in r.stdout
+    r = ferkit("evaluate", "--model", str(tmp_path / "out" / "best_model.pth"), "--data",
+               str(pixels), "--split", "PublicTest", "--labels", str(votes),
+               "--ferplus-classes", "8", "--output-dir", str(tmp_path / "ev"))
+    assert r.returncode == 0, r.stderr
+    expected = len(load_csv_split(pixels, "PublicTest", labels=votes, ferplus_classes=8))
+    assert f"({expected} images)" in r.stdout
 
 
 def test_csv_command_line_errors(tmp_path):

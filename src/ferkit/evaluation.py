@@ -79,6 +79,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="a split folder (data/test), or FER2013's CSV with --split")
     p.add_argument("--split", default="PrivateTest", choices=USAGES,
                    help="with a CSV: which rows to evaluate on (PrivateTest)")
+    p.add_argument("--labels", metavar="FER2013NEW_CSV",
+                   help="with a CSV: FER+'s votes as the labels (majority)")
+    p.add_argument("--ferplus-classes", type=int, choices=[7, 8], default=7,
+                   help="with --labels: 8 keeps contempt, 7 leaves its votes out")
     p.add_argument("--files", metavar="LIST",
                    help="only these files of --data (e.g. a run's val_split.txt)")
     p.add_argument("--output-dir", default="evaluation",
@@ -124,13 +128,16 @@ def _faces(args, model_classes: list[str]):
     a CSV split, a file list or a split folder; folders are matched to classes by name."""
     root = Path(args.data)
     if is_csv(root):
-        split = load_csv_split(root, args.split)
+        split = load_csv_split(root, args.split, labels=args.labels,
+                               ferplus_classes=args.ferplus_classes)
         if args.files:
             raise FerkitError("--files lists image files; a CSV split is chosen with --split")
         mapping = _class_mapping(split.classes, model_classes, f"{root} ({args.split})",
                                  "classes")
         return (zip(split.images, mapping[split.labels].tolist(), strict=True), len(split),
                 split.skipped)
+    if args.labels:
+        raise FerkitError("--labels (FER+ votes) goes with --data fer2013.csv")
     folders = list_classes(root)
     mapping = _class_mapping(folders, model_classes, str(root), "class folders")
     samples = read_file_list(args.files, root, folders) if args.files else list_files(root,
