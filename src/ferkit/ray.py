@@ -17,6 +17,7 @@ missing file becomes a row with its error; the job goes on.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 import ray.data
 
@@ -98,8 +101,6 @@ class ImageActor:
         self.detect = detect
 
     def __call__(self, batch):
-        import pyarrow as pa
-
         paths = batch.column("path").to_pylist()
         # object storage: bytes read by Ray's read tasks; local paths: read here (see
         # predict_images)
@@ -132,8 +133,6 @@ def video_schema(classes: list[str]):
 
 def _schema(columns: list[str], strings: tuple[str, ...]):
     """Arrow types for a table of face rows: strings, integer positions, float scores."""
-    import pyarrow as pa
-
     ints = {"face", "frame", "face_id", "x0", "y0", "x1", "y1"}
     return pa.schema([(c, pa.string() if c in strings else pa.int64() if c in ints
                        else pa.float64()) for c in columns])
@@ -210,8 +209,6 @@ class VideoActor:
         self.every = every
 
     def __call__(self, batch: dict):
-        import pyarrow as pa
-
         rows = [row for path in batch["path"] for row in self.rows(str(path))]
         return pa.Table.from_pylist(rows, schema=video_schema(self.recognizer.classes))
 
@@ -320,14 +317,10 @@ class _Sink:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.tmp = f"{self.path}.part"
         if self.kind == ".parquet":
-            import pyarrow.parquet as pq
-
             self.parquet = pq.ParquetWriter(self.tmp, self.schema)
             return self
         self.file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
         if self.kind == ".csv":
-            import csv
-
             self.csv = csv.writer(self.file)
             self.csv.writerow(self.schema.names)
         return self
@@ -343,8 +336,6 @@ class _Sink:
                 self._flush()
 
     def _flush(self) -> None:
-        import pyarrow as pa
-
         self.parquet.write_table(pa.Table.from_pylist(self.pending, schema=self.schema))
         self.pending = []
 

@@ -34,7 +34,7 @@ from . import __version__
 from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, image_from_bytes
 from .predict import result_dict
-from .recognizer import BUNDLED_CARD, Recognizer, Result, load
+from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, Recognizer, Result, load
 
 WEB = Path(__file__).parent / "web"
 STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
@@ -247,8 +247,6 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
 def describe(recognizer: Recognizer) -> dict:
     """What GET /model says about the model being served."""
     path = Path(recognizer.backend.path)
-    from .recognizer import BUNDLED_MODEL
-
     bundled = path.resolve() == BUNDLED_MODEL.resolve()
     return {
         "model": "bundled" if bundled else path.name,
