@@ -151,3 +151,29 @@ def test_detect_crop_classify_stays_within_3_points_of_the_original_crops():
                           for f, t in zip(found, truth, strict=True)])
     assert np.mean([len(f) == 1 for f in found]) >= 0.95
     assert placed_acc >= original_acc - 0.03, (placed_acc, original_acc)
+
+
+def test_the_pyramid_goes_from_the_whole_image_to_the_smallest_face():
+    d = BlazeFace()
+    scales = d.scales(1000, 667)
+    assert scales[0] == 128 / 1000  # the whole image, letterboxed to the model's input
+    assert scales[-1] == pytest.approx(d.smallest / (0.18 * 667))
+    assert all(b / a <= d.largest for a, b in zip(scales, scales[1:], strict=False))
+    assert BlazeFace(min_face=10).scales(1000, 667)[-1] == 1.0  # never upsampled
+    assert BlazeFace(pyramid=False).scales(1000, 667) == [128 / 1000]
+
+
+@requires_photos
+def test_a_small_face_is_found_when_asked_for():
+    face = Image.open(PHOTOS / "single_face.jpg").convert("RGB").crop((150, 160, 410, 420))
+    canvas = Image.new("RGB", (1200, 900), (120, 140, 160))
+    canvas.paste(face.resize((80, 80)), (700, 500))
+    (det,) = BlazeFace(min_face=40).detect(np.asarray(canvas))
+    cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+    assert abs(cx - 740) < 15 and abs(cy - 540) < 15
+
+
+@requires_photos
+def test_min_face_must_be_positive(tiny_onnx):
+    assert_user_error(ferkit("predict", "--model", str(tiny_onnx), "--min-face", "0",
+                             str(PHOTOS / "single_face.jpg")), "positive size in pixels")

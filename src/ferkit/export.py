@@ -86,6 +86,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", default="model.onnx", help="the ONNX file to write")
     p.add_argument("--fp16-weights", action="store_true",
                    help="store weights in fp16 (half the size; computes in fp32)")
+    p.add_argument("--int8", metavar="TRAIN_DIR",
+                   help="write an int8 model, calibrated on faces from TRAIN_DIR (e.g. "
+                   "data/train); --model may then also be a .onnx model")
+    p.add_argument("--calibration-faces", type=int, default=1024, metavar="N",
+                   help="with --int8: how many faces to calibrate on")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make flip test-time augmentation the model's default for predict and "
                    "evaluate (recorded in the metadata)")
@@ -95,6 +100,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    if args.int8:
+        return export_int8(args)
     model, config = load_model(args.model)
     if args.tta is not None:
         config = {**config, "tta": args.tta}
@@ -104,3 +111,25 @@ def main(args: argparse.Namespace) -> None:
           f"classes {', '.join(config['classes'])}"
           + (", fp16 weights" if args.fp16_weights else "") + (", flip TTA" if config.get("tta")
                                                                 else ""))
+
+
+def export_int8(args: argparse.Namespace) -> None:
+    """--int8: quantise a .onnx model, or a checkpoint exported to ONNX on the way."""
+    import tempfile
+
+    from .quantize import calibration_faces, quantize_int8
+
+    if args.fp16_weights or args.tta is not None:
+        raise FerkitError("--int8 takes the model as it is: leave out --fp16-weights and --tta")
+    faces = calibration_faces(args.int8, args.calibration_faces)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(args.model)
+        if source.suffix.lower() != ".onnx":
+            model, config = load_model(args.model)
+            source = Path(tmp) / "fp32.onnx"
+            export_onnx(model, config, source)
+        elif not source.is_file():
+            raise FerkitError(f"no such model: {source}")
+        digest = quantize_int8(source, args.output, faces)
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB, "
+          f"sha256 {digest[:16]}…): int8, calibrated on {len(faces)} faces from {args.int8}")

@@ -89,10 +89,18 @@ def to_gray(img: Image.Image) -> np.ndarray:
     return np.asarray(_eight_bit(img).convert("L"), dtype=np.uint8)
 
 
-def to_rgb_and_gray(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """The uint8 HxWx3 RGB array (for the detector) and the grey one (for the classifier)."""
-    img = _eight_bit(img)
-    return np.asarray(img.convert("RGB")), np.asarray(img.convert("L"))
+def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
+    """The uint8 HxWx3 RGB array of any input; an RGB uint8 array comes back as it is (a big
+    photo through Pillow and back costs more than detecting its faces)."""
+    if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and not bgr):
+        return image
+    return np.asarray(_eight_bit(as_pil(image, bgr=bgr)).convert("RGB"))
+
+
+def gray_crop(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Rows ys and columns xs of an RGB array as uint8 luminance (Pillow's own conversion)."""
+    return np.asarray(Image.fromarray(rgb[np.ix_(ys, xs)]).convert("L"))
 
 
 def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:

@@ -40,6 +40,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--annotate", metavar="OUT",
                    help="draw boxes and labels: an image file for one input, else a folder")
     p.add_argument("--batch-size", type=int, default=64, help="faces per model call")
+    p.add_argument("--min-face", type=float, metavar="PX",
+                   help="smallest face to look for, box side in pixels (default: 18%% of the "
+                   "image's shorter side; smaller is slower)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average with the mirrored face (default: the model's own setting)")
     p.add_argument("--quiet", action="store_true", help="no per-image text (with --output)")
@@ -173,7 +176,7 @@ def result_dict(result: Result) -> dict:
 def main(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return main_ray(args)
-    recognizer = load(args.model, tta=args.tta)
+    recognizer = load(args.model, tta=args.tta, min_face=args.min_face)
     single = is_single(args.images)
 
     failed = seen = 0

@@ -17,8 +17,8 @@ import numpy as np
 
 from .backends import Backend, open_backend
 from .errors import FerkitError
-from .faces import CROP_SCALE, BlazeFace, Detector, clip_box, fer_crop
-from .images import ImageInput, as_pil, to_rgb_and_gray
+from .faces import CROP_SCALE, BlazeFace, Detector, check_min_face, clip_box, fer_crop
+from .images import ImageInput, as_pil, to_gray, to_rgb
 from .presets import eval_batch
 
 ASSETS = Path(__file__).parent / "assets"
@@ -72,7 +72,7 @@ class Recognizer:
 
     def __init__(self, backend: Backend, detector: Detector | None = None,
                  tta: bool | None = None, crop_scale: float = CROP_SCALE,
-                 threads: int | None = None):
+                 threads: int | None = None, min_face: float | None = None):
         self.backend = backend
         self.config = backend.config
         self.classes: list[str] = list(self.config["classes"])
@@ -82,11 +82,13 @@ class Recognizer:
         self._detector = detector
         self.crop_scale = crop_scale
         self.threads = threads
+        check_min_face(min_face)
+        self.min_face = min_face
 
     @property
     def detector(self) -> Detector:
         if self._detector is None:  # built on first use: --no-detect never loads it
-            self._detector = BlazeFace(threads=self.threads)
+            self._detector = BlazeFace(threads=self.threads, min_face=self.min_face)
         return self._detector
 
     def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:
@@ -100,12 +102,14 @@ class Recognizer:
 
     def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False):
         """(boxes, detection scores, grey crops, (width, height)) for one image."""
-        rgb, gray = to_rgb_and_gray(as_pil(image, bgr=bgr))
-        h, w = gray.shape
         if not detect:
+            gray = to_gray(as_pil(image, bgr=bgr))
+            h, w = gray.shape
             return [(0, 0, w, h)], [None], [gray], (w, h)
+        rgb = to_rgb(image, bgr=bgr)
+        h, w = rgb.shape[:2]
         dets = sorted(self.detector.detect(rgb), key=lambda d: d.box[0])  # left to right
-        crops = [fer_crop(gray, d.box, self.crop_scale) for d in dets]
+        crops = [fer_crop(rgb, d.box, self.crop_scale) for d in dets]
         return [clip_box(d.box, w, h) for d in dets], [d.score for d in dets], crops, (w, h)
 
     def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
@@ -168,16 +172,19 @@ def bundled_model() -> Path:
 
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
-         detector: Detector | None = None, threads: int | None = None) -> Recognizer:
+         detector: Detector | None = None, threads: int | None = None,
+         min_face: float | None = None) -> Recognizer:
     """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None.
 
     detector: any object with detect(rgb) -> [Detection]; default BlazeFace (shipped).
     tta: average with the mirrored face (default: what the model's metadata says).
     threads: ONNX Runtime threads per session, the classifier's and the detector's.
+    min_face: the smallest face (box side, pixels) BlazeFace looks for; default 18% of the
+    image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
     backend = open_backend(model if model is not None else bundled_model(), threads=threads)
-    return Recognizer(backend, detector=detector, tta=tta, threads=threads)
+    return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)

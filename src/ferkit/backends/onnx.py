@@ -18,6 +18,8 @@ class OnnxBackend:
         self.path = Path(path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # Spinning threads would steal the cores from the other session (detector, classifier)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             opts.intra_op_num_threads = threads
         try:

@@ -1,0 +1,122 @@
+"""int8 classifiers: static quantisation of an exported ONNX model with ONNX Runtime's tools,
+calibrated on face crops from a training folder.
+
+Weights int8 per channel, activations uint8 (QDQ format); ranges from the 99.999th
+percentile of each activation over the calibration faces. The first convolution (it sees the
+raw pixels) and the head's two Linear layers stay in fp32: quantising them cost most of the
+accuracy for little speed. Needs the `onnx` package (the train extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import random
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write
+from .backends.onnx import METADATA_KEY
+from .errors import FerkitError
+from .images import open_image, to_gray
+from .presets import eval_batch
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def calibration_faces(folder: str | Path, count: int = 1024, seed: int = 0) -> list[np.ndarray]:
+    """`count` grey face crops drawn at random from the images under `folder` (a dataset's
+    train split); unreadable files are passed over."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FerkitError(f"no such folder for calibration: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FerkitError(f"no images under {folder} to calibrate with")
+    random.Random(seed).shuffle(files)
+    faces = []
+    for path in files:
+        try:
+            faces.append(to_gray(open_image(path)))
+        except FerkitError:
+            continue
+        if len(faces) == count:
+            break
+    return faces
+
+
+def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]) -> str:
+    """Write an int8 copy of the ferkit ONNX `model` to `output`; its sha256."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    proto = onnx.load(str(model))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in meta:
+        raise FerkitError(f"{model} is not a ferkit model (export it with `ferkit export`)")
+    config = json.loads(meta[METADATA_KEY])
+    if config.get("precision") == "int8":
+        raise FerkitError(f"{model} is already int8")
+    if not faces:
+        raise FerkitError("no calibration faces")
+    size = int(config["img_size"])
+
+    class Faces(CalibrationDataReader):
+        def __init__(self):
+            self.batches: Iterator = (
+                {"input": eval_batch(faces[i : i + 64], size)} for i in range(0, len(faces), 64)
+            )
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    _fold_fp16_weights(proto)
+    keep_fp32 = [n.name for n in proto.graph.node if n.op_type == "Conv"][:1]
+    keep_fp32 += [n.name for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")]
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, pre, int8 = (str(Path(tmp) / n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(proto, fp32)
+        quant_pre_process(fp32, pre)
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrator's chatter
+            quantize_static(pre, int8, Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.Percentile,
+                            nodes_to_exclude=keep_fp32,
+                            extra_options={"CalibPercentile": 99.999})
+        quantized = onnx.load(int8)
+    config = {**config, "precision": "int8", "int8_calibration_faces": len(faces)}
+    del quantized.metadata_props[:]
+    entry = quantized.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(config)
+    quantized.doc_string = proto.doc_string + " (int8)"
+    atomic_write(output, lambda tmp: onnx.save(quantized, tmp))
+    return hashlib.sha256(Path(output).read_bytes()).hexdigest()
+
+
+def _fold_fp16_weights(proto) -> None:
+    """Undo export's --fp16-weights (fp16 initialisers, each behind a Cast): the quantiser
+    needs the fp32 weights themselves."""
+    from onnx import TensorProto, numpy_helper
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in list(graph.node):
+        source = inits.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if source is None or source.data_type != TensorProto.FLOAT16:
+            continue
+        weights = numpy_helper.to_array(source).astype(np.float32)
+        graph.initializer.remove(source)
+        graph.initializer.append(numpy_helper.from_array(weights, node.output[0]))
+        graph.node.remove(node)

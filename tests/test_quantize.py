@@ -1,0 +1,51 @@
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from conftest import assert_user_error, face_like, ferkit
+from PIL import Image
+
+from ferkit.recognizer import load
+
+
+def calibration_folder(root):
+    for i in range(40):
+        folder = root / ("happy" if i % 2 else "sad")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(face_like(i)).save(folder / f"{i}.png")
+    (root / "sad" / "broken.jpg").write_text("not an image")
+    return root
+
+
+def test_int8_export_from_onnx_and_from_a_checkpoint(tiny_checkpoint, tiny_onnx, tmp_path):
+    calib = calibration_folder(tmp_path / "train")
+    crops = [face_like(100 + i) for i in range(16)]
+    fp32 = load(tiny_onnx).classify(crops)
+    for source in (tiny_onnx, tiny_checkpoint):
+        out = tmp_path / f"int8_{source.suffix[1:]}.onnx"
+        r = ferkit("export", "--model", str(source), "--output", str(out), "--int8", str(calib),
+                   "--calibration-faces", "32")
+        assert r.returncode == 0, r.stderr
+        assert "int8, calibrated on 32 faces" in r.stdout and "Collecting" not in r.stdout
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+        assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+        config = json.loads(session.get_modelmeta().custom_metadata_map["ferkit"])
+        assert config["precision"] == "int8" and config["classes"] == load(tiny_onnx).classes
+        int8 = load(out).classify(crops)
+        assert np.allclose(int8.sum(1), 1, atol=1e-3)
+        assert np.abs(int8 - fp32).max() < 0.1  # the same model, within int8's rounding
+
+
+def test_int8_export_errors(tiny_onnx, tmp_path):
+    out = tmp_path / "q.onnx"
+    assert_user_error(ferkit("export", "--model", str(tiny_onnx), "--output", str(out),
+                             "--int8", str(tmp_path / "missing")), "no such folder")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(ferkit("export", "--model", str(tiny_onnx), "--output", str(out),
+                             "--int8", str(tmp_path / "empty")), "no images under")
+    calib = calibration_folder(tmp_path / "train")
+    assert_user_error(ferkit("export", "--model", str(tiny_onnx), "--output", str(out),
+                             "--int8", str(calib), "--tta"), "leave out")
+    assert not out.exists()
