@@ -18,6 +18,7 @@ COMMANDS = {
     "train": ("ferkit.training", "train a model on an image-folder dataset"),
     "evaluate": ("ferkit.evaluation", "report accuracy, F1 and the confusion matrix of a model"),
     "export": ("ferkit.export", "export a checkpoint to ONNX"),
+    "calibrate": ("ferkit.calibrate", "fit a temperature so that confidences are probabilities"),
     "predict": ("ferkit.predict", "recognise the expression of every face in images"),
     "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
     "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),

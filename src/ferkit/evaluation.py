@@ -13,11 +13,12 @@ from sklearn.metrics import classification_report, confusion_matrix, precision_r
 from tqdm import tqdm
 
 from .atomic import atomic_write
+from .calibration import expected_calibration_error, negative_log_likelihood, reliability
 from .csvdata import USAGES, is_csv, load_csv_split
 from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
 from .images import open_image, to_gray
-from .plots import plot_confusion_matrix
+from .plots import plot_confusion_matrix, plot_reliability
 from .recognizer import load
 
 
@@ -98,32 +99,36 @@ def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
     recognizer = load(args.model, tta=args.tta)
     root = Path(args.data)
-    faces, total, skipped = _faces(args, recognizer.classes)
-    y_true, y_pred = [], []
+    faces, total, skipped = labelled_faces(args, recognizer.classes)
     start = time.time()
-    batches = tqdm(_batched(faces, args.batch_size), total=-(-total // args.batch_size),
-                   desc="evaluating", unit="batch", file=sys.stderr)
-    for crops, labels in batches:
-        y_pred += recognizer.classify(crops).argmax(1).tolist()
-        y_true += labels
+    probs, y_true = classify_all(recognizer, faces, total, args.batch_size)
+    y_pred = probs.argmax(1)
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})",
               file=sys.stderr)
-    metrics = compute_metrics(np.array(y_true), np.array(y_pred), recognizer.classes)
+    metrics = compute_metrics(y_true, y_pred, recognizer.classes)
     metrics.update(model=str(args.model), data=str(root), tta=recognizer.tta,
+                   temperature=recognizer.temperature,
+                   ece=expected_calibration_error(probs, y_true),
+                   nll=negative_log_likelihood(probs, y_true),
+                   reliability=reliability(probs, y_true),
                    skipped_files=len(skipped), seconds=time.time() - start)
     name = f"{root.name} {args.split}" if is_csv(root) else root.name
     report = write_reports(args.output_dir, metrics, f"{Path(args.model).name} on {name}")
+    plot_reliability({"": metrics["reliability"]}, Path(args.output_dir) / "reliability.png",
+                     f"{Path(args.model).name} on {name}")
     if args.json:
         write_json(args.json, metrics)
     print(f"{args.model} on {name}: accuracy {metrics['accuracy']:.2%}, "
-          f"macro-F1 {metrics['macro_f1']:.4f} ({len(y_true)} images)\n")
+          f"macro-F1 {metrics['macro_f1']:.4f}, calibration error {metrics['ece']:.2%} "
+          f"({len(y_true)} images)\n")
     print(report)
-    print(f"wrote {args.output_dir}/classification_report.txt, metrics.json, confusion_matrix.png"
+    print(f"wrote {args.output_dir}/classification_report.txt, metrics.json, confusion_matrix.png,"
+          " reliability.png"
           + (f" and {args.json}" if args.json else ""))
 
 
-def _faces(args, model_classes: list[str]):
+def labelled_faces(args, model_classes: list[str]):
     """(iterator of (grey face, model class index), how many, reasons for skipped ones) for
     a CSV split, a file list or a split folder; folders are matched to classes by name."""
     root = Path(args.data)
@@ -163,6 +168,16 @@ def _class_mapping(found: list[str], model_classes: list[str], where: str,
             f"({', '.join(model_classes)})"
         )
     return np.array([model_classes.index(c) for c in found])
+
+
+def classify_all(recognizer, faces, total: int, batch_size: int):
+    """(probabilities [N, classes], labels [N]) of labelled grey faces, with a progress bar."""
+    probs, labels = [np.zeros((0, len(recognizer.classes)), np.float32)], []
+    for crops, batch_labels in tqdm(_batched(faces, batch_size), total=-(-total // batch_size),
+                                    desc="classifying", unit="batch", file=sys.stderr):
+        probs.append(recognizer.classify(crops))
+        labels += batch_labels
+    return np.concatenate(probs), np.array(labels, dtype=np.int64)
 
 
 def _batched(faces, size: int):

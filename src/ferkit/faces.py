@@ -20,7 +20,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from .errors import FerkitError
-from .images import gray_crop
+from .images import rgb_to_gray
 
 ASSETS = Path(__file__).parent / "assets"
 BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
@@ -178,33 +178,34 @@ def _resized(image: Image.Image, scale: float) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.5)
 
 
-def _same_face(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Which boxes b [N, 4] show the same face as box a [4]: IoU above the threshold, or
-    mostly inside one another (a loose box around a face and the face's own box)."""
+def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU of box a [4] with each of boxes b [N, 4], and how much of the smaller of the two
+    lies inside the other."""
     ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
     iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
     inter = ix * iy
     area_a = (a[2] - a[0]) * (a[3] - a[1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    iou = inter / (area_a + area_b - inter + 1e-9)
-    inside = inter / (np.minimum(area_a, area_b) + 1e-9)
-    return (iou > iou_threshold) | (inside > 0.65)
+    return inter / (area_a + area_b - inter + 1e-9), inter / (np.minimum(area_a, area_b) + 1e-9)
 
 
 def _weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
-    """MediaPipe's blending NMS: detections of one face are averaged, weighted by score."""
+    """MediaPipe's blending NMS: detections of one face (IoU above the threshold) are
+    averaged, weighted by score. A box mostly inside a better one, or around it (a part of
+    the face, or the face with its surroundings, seen at another pyramid level) is dropped,
+    not blended: averaging the two would give a box that fits neither."""
     dets = sorted(dets, key=lambda d: -d.score)
     boxes = np.array([d.box for d in dets]).reshape(-1, 4)
     remaining = np.arange(len(dets))
     merged = []
     while len(remaining):
-        same = _same_face(boxes[remaining[0]], boxes[remaining], threshold)
-        group = remaining[same]
+        iou, inside = _overlaps(boxes[remaining[0]], boxes[remaining])
+        group = remaining[iou > threshold]
         weights = np.array([dets[i].score for i in group])[:, None]
         box = (boxes[group] * weights).sum(0) / weights.sum()
         kps = sum(dets[i].keypoints * dets[i].score for i in group) / weights.sum()
         merged.append(Detection(tuple(float(v) for v in box), dets[group[0]].score, kps))
-        remaining = remaining[~same]
+        remaining = remaining[~((iou > threshold) | (inside > 0.65))]
     return merged
 
 
@@ -236,11 +237,13 @@ def fer_crop(image: np.ndarray, box, scale: float = CROP_SCALE,
     regions outside the image are filled by edge replication."""
     left, top, right, bottom = crop_square(box, scale, shift)
     h, w = image.shape[:2]
-    ys = np.clip(np.arange(top, bottom), 0, h - 1)
-    xs = np.clip(np.arange(left, right), 0, w - 1)
-    if image.ndim == 3:
-        return gray_crop(image, ys, xs)
-    return image[np.ix_(ys, xs)]
+    if left >= 0 and top >= 0 and right <= w and bottom <= h:
+        crop = image[top:bottom, left:right]
+    else:
+        ys = np.clip(np.arange(top, bottom), 0, h - 1)
+        xs = np.clip(np.arange(left, right), 0, w - 1)
+        crop = image[np.ix_(ys, xs)]
+    return rgb_to_gray(crop) if image.ndim == 3 else crop
 
 
 def clip_box(box, width: int, height: int) -> tuple[int, int, int, int]:

@@ -55,7 +55,7 @@ def _decode(source, name) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as img:
                 img.load()
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)  # a copy costs as much as decoding
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(f"{name} is too large to be a sane image ({e})") from e
     except UnidentifiedImageError as e:
@@ -98,9 +98,9 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
     return np.asarray(_eight_bit(as_pil(image, bgr=bgr)).convert("RGB"))
 
 
-def gray_crop(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Rows ys and columns xs of an RGB array as uint8 luminance (Pillow's own conversion)."""
-    return np.asarray(Image.fromarray(rgb[np.ix_(ys, xs)]).convert("L"))
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """An HxWx3 uint8 RGB array as uint8 luminance (Pillow's own conversion)."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
 def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:

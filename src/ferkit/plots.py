@@ -50,3 +50,27 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, 
     if title:
         fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_reliability(curves: dict[str, list[dict]], path: str | Path, title: str = ""):
+    """Reliability diagram: accuracy against confidence per bin (the diagonal is perfect
+    calibration), one line per named curve (e.g. before / after a temperature), with the
+    share of faces per bin below."""
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    for name, bins in curves.items():
+        used = [b for b in bins if b["count"]]
+        total = sum(b["count"] for b in used)
+        ece = sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in used)
+        label = f"{name + ': ' if name else ''}ECE {ece:.1%}"
+        ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], marker="o",
+                label=label)
+        ax_n.bar([(b["low"] + b["high"]) / 2 for b in bins],
+                 [b["count"] / total for b in bins], width=0.9 / len(bins), alpha=0.5,
+                 label=name or None)
+    ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title or "Reliability")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax_n.set(xlabel="confidence (top probability)", ylabel="share of faces")
+    ax_n.grid(alpha=0.3)
+    _save(fig, path)

@@ -10,9 +10,7 @@ accuracy for little speed. Needs the `onnx` package (the train extra).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import random
 import tempfile
 from collections.abc import Iterator
@@ -20,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .backends.onnx import METADATA_KEY
 from .errors import FerkitError
 from .images import open_image, to_gray
+from .onnx_config import read_model, write_model
 from .presets import eval_batch
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -62,11 +59,7 @@ def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    proto = onnx.load(str(model))
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in meta:
-        raise FerkitError(f"{model} is not a ferkit model (export it with `ferkit export`)")
-    config = json.loads(meta[METADATA_KEY])
+    proto, config = read_model(model)
     if config.get("precision") == "int8":
         raise FerkitError(f"{model} is already int8")
     if not faces:
@@ -96,13 +89,9 @@ def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]
                             nodes_to_exclude=keep_fp32,
                             extra_options={"CalibPercentile": 99.999})
         quantized = onnx.load(int8)
-    config = {**config, "precision": "int8", "int8_calibration_faces": len(faces)}
-    del quantized.metadata_props[:]
-    entry = quantized.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(config)
     quantized.doc_string = proto.doc_string + " (int8)"
-    atomic_write(output, lambda tmp: onnx.save(quantized, tmp))
-    return hashlib.sha256(Path(output).read_bytes()).hexdigest()
+    return write_model(quantized, {**config, "precision": "int8",
+                                   "int8_calibration_faces": len(faces)}, output)
 
 
 def _fold_fp16_weights(proto) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import Backend, open_backend
+from .calibration import apply_temperature
 from .errors import FerkitError
 from .faces import CROP_SCALE, BlazeFace, Detector, check_min_face, clip_box, fer_crop
 from .images import ImageInput, as_pil, to_gray, to_rgb
@@ -79,6 +80,8 @@ class Recognizer:
         self.img_size: int = int(self.config["img_size"])
         # Horizontal-flip test-time augmentation: the model's own default unless overridden.
         self.tta = bool(self.config.get("tta", False)) if tta is None else tta
+        # Confidence calibration fitted by `ferkit calibrate` (1.0: the model's own softmax).
+        self.temperature = float(self.config.get("temperature", 1.0))
         self._detector = detector
         self.crop_scale = crop_scale
         self.threads = threads
@@ -96,9 +99,11 @@ class Recognizer:
         (tta: the recogniser's own setting unless given)."""
         batch = eval_batch(crops, self.img_size)
         if not (self.tta if tta is None else tta) or len(batch) == 0:
-            return self.backend.run(batch)
-        both = self.backend.run(np.concatenate([batch, batch[..., ::-1]]))
-        return (both[: len(batch)] + both[len(batch) :]) / 2
+            probs = self.backend.run(batch)
+        else:
+            both = self.backend.run(np.concatenate([batch, batch[..., ::-1]]))
+            probs = (both[: len(batch)] + both[len(batch) :]) / 2
+        return apply_temperature(probs, self.temperature)
 
     def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False):
         """(boxes, detection scores, grey crops, (width, height)) for one image."""

@@ -152,12 +152,7 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         print(f"ferkit serve: internal error on {request.url.path}: {e!r}", file=sys.stderr)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limits.max_bytes:
-            return too_large(limits)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limits=limits)
 
     @app.get("/health")
     async def health() -> dict:
@@ -202,6 +197,22 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
 
 def status_of(e: FerkitError) -> int:
     return next((code for kind, code in STATUS.items() if isinstance(e, kind)), 400)
+
+
+class BodyLimit:
+    """413 before reading a body whose Content-Length is over the limit. Plain ASGI:
+    Starlette's @app.middleware costs every request an extra task and stream."""
+
+    def __init__(self, app, limits: Limits):
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limits.max_bytes:
+                return await too_large(self.limits)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def too_large(limits: Limits) -> JSONResponse:
@@ -254,6 +265,8 @@ def describe(recognizer: Recognizer) -> dict:
         "classes": recognizer.classes,
         "input_size": recognizer.img_size,
         "tta": recognizer.tta,
+        "precision": recognizer.config.get("precision", "fp32"),
+        "temperature": recognizer.temperature,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "accuracy": BUNDLED_CARD if bundled else recognizer.config.get("metrics"),
         "ferkit_version": __version__,

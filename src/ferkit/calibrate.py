@@ -1,0 +1,80 @@
+"""`ferkit calibrate`: fit a temperature on held-out faces so that a model's confidence is a
+measured probability, and write a copy of the model that carries it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability,
+)
+from .csvdata import is_csv
+from .errors import FerkitError
+from .evaluation import classify_all, labelled_faces
+from .onnx_config import read_model, write_model
+from .recognizer import load
+
+MIN_FACES = 100
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Fit a temperature on held-out faces (never the test set, never faces the "
+        "model trained on) and write a calibrated copy of an ONNX model.", add_help=add_help)
+    p.add_argument("--model", required=True, help="an .onnx model written by ferkit export")
+    p.add_argument("--data", required=True,
+                   help="held-out faces: a split folder (e.g. data/val), or the train folder "
+                   "with --files")
+    p.add_argument("--files", metavar="LIST",
+                   help="only these files of --data: a run's val_split.txt (train --val-split)")
+    p.add_argument("--output", required=True, help="the calibrated .onnx model to write")
+    p.add_argument("--plot", metavar="OUT.png", help="reliability diagram, before and after")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit for predictions with flip TTA (default: the model's own setting)")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    if is_csv(args.data):
+        raise FerkitError("calibrate reads image folders: a held-out val/ folder, or train/ "
+                          "with --files val_split.txt from `ferkit train --val-split`")
+    proto, config = read_model(args.model)
+    recognizer = load(args.model, tta=args.tta)
+    recognizer.temperature = 1.0  # fit on the model's own probabilities
+    args.labels = None
+    faces, total, skipped = labelled_faces(args, recognizer.classes)
+    if total < MIN_FACES:
+        raise FerkitError(f"only {total} faces in {args.data}: fitting a temperature needs "
+                          f"{MIN_FACES} held-out faces at least (a few thousand are better)")
+    probs, labels = classify_all(recognizer, faces, total, args.batch_size)
+    temperature = fit_temperature(probs, labels)
+    after = apply_temperature(probs, temperature)
+    report = {"temperature": round(temperature, 4), "faces": int(len(labels)),
+              "data": str(args.data), "tta": recognizer.tta,
+              "ece_before": round(expected_calibration_error(probs, labels), 4),
+              "ece_after": round(expected_calibration_error(after, labels), 4),
+              "nll_before": round(negative_log_likelihood(probs, labels), 4),
+              "nll_after": round(negative_log_likelihood(after, labels), 4)}
+    digest = write_model(proto, {**config, "temperature": temperature, "calibration": report},
+                         args.output)
+    if args.plot:
+        from .plots import plot_reliability
+
+        plot_reliability({"before": reliability(probs, labels),
+                          f"after (T = {temperature:.2f})": reliability(after, labels)},
+                         args.plot, f"{Path(args.model).name} on {len(labels)} held-out faces")
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})")
+    print(f"temperature {temperature:.3f} fitted on {len(labels)} faces: calibration error "
+          f"{report['ece_before']:.2%} -> {report['ece_after']:.2%}, NLL "
+          f"{report['nll_before']:.3f} -> {report['nll_after']:.3f}")
+    print(f"wrote {args.output} (sha256 {digest[:16]}…)" + (f" and {args.plot}" if args.plot
+                                                            else ""))

@@ -1,0 +1,73 @@
+"""Honest confidence: expected calibration error, reliability bins and temperature scaling
+(Guo et al., 2017) on probabilities, numpy only.
+
+A temperature T divides the logits: T > 1 softens over-confident probabilities, T < 1 sharpens
+under-confident ones. It is fitted on held-out faces (never the test set, never faces the model
+trained on) and stored in the model's metadata, where `Recognizer.classify` applies it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BINS = 15
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax(log(probs) / T): the same ranking, sharper or softer probabilities."""
+    if temperature == 1.0 or len(probs) == 0:
+        return probs
+    logits = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(probs.dtype, copy=False)
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per confidence bin: its range, how many faces, their mean confidence and accuracy."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence > lo) & (confidence <= hi)
+        count = int(inside.sum())
+        rows.append({"low": float(lo), "high": float(hi), "count": count,
+                     "confidence": float(confidence[inside].mean()) if count else None,
+                     "accuracy": float(correct[inside].mean()) if count else None})
+    return rows
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
+    """The gap between confidence and accuracy, averaged over bins weighted by their size."""
+    total = len(labels)
+    if not total:
+        return float("nan")
+    return float(sum(r["count"] / total * abs(r["accuracy"] - r["confidence"])
+                     for r in reliability(probs, labels, bins) if r["count"]))
+
+
+def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The T in [0.2, 5] that minimises the negative log-likelihood of `labels`: a grid in
+    log T, then golden-section search around its best point (the NLL is convex in 1/T)."""
+    if len(labels) == 0:
+        raise ValueError("no faces to fit a temperature on")
+
+    def nll(log_t: float) -> float:
+        return negative_log_likelihood(apply_temperature(probs, float(np.exp(log_t))), labels)
+
+    grid = np.linspace(np.log(0.2), np.log(5.0), 41)
+    best = int(np.argmin([nll(t) for t in grid]))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import assert_user_error, ferkit, make_dataset
+from PIL import Image
+
+from ferkit.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    reliability,
+)
+from ferkit.recognizer import load
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def sampled(temperature: float, n: int = 20000, seed: int = 0):
+    """Labels drawn from softmax(z), and a model that reports softmax(z / temperature)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, (n, 7))
+    truth = softmax(z)
+    labels = np.array([rng.choice(7, p=p) for p in truth])
+    return softmax(z / temperature), labels
+
+
+def test_a_temperature_is_recovered_and_removes_the_calibration_error():
+    over, labels = sampled(0.5)  # twice as confident as it should be
+    assert fit_temperature(over, labels) == pytest.approx(2.0, rel=0.1)
+    fixed = apply_temperature(over, fit_temperature(over, labels))
+    assert expected_calibration_error(over, labels) > 0.08
+    assert expected_calibration_error(fixed, labels) < 0.02
+    assert (fixed.argmax(1) == over.argmax(1)).all() and np.allclose(fixed.sum(1), 1)
+    under, labels = sampled(1.6)
+    assert fit_temperature(under, labels) == pytest.approx(1 / 1.6, rel=0.1)
+
+
+def test_reliability_bins_count_every_face_once():
+    probs, labels = sampled(1.0, n=3000)
+    bins = reliability(probs, labels, bins=10)
+    assert len(bins) == 10 and sum(b["count"] for b in bins) == 3000
+    for b in bins:
+        if b["count"]:
+            assert b["low"] < b["confidence"] <= b["high"] and 0 <= b["accuracy"] <= 1
+
+
+def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_path):
+    held_out = make_dataset(tmp_path / "data", per_class=20, splits=("val",)) / "val"
+    out, plot = tmp_path / "calibrated.onnx", tmp_path / "reliability.png"
+    r = ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(held_out), "--output",
+               str(out), "--plot", str(plot))
+    assert r.returncode == 0, r.stderr
+    assert "fitted on 140 faces" in r.stdout and plot.stat().st_size > 10_000
+    meta = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta()
+    config = json.loads(meta.custom_metadata_map["ferkit"])
+    temperature = config["temperature"]
+    assert config["calibration"]["faces"] == 140 and 0.2 <= temperature <= 5
+    assert config["calibration"]["nll_after"] <= config["calibration"]["nll_before"]
+    faces = [np.asarray(Image.open(p)) for p in sorted(held_out.rglob("*.jpg"))[:10]]
+    raw, calibrated = load(tiny_onnx), load(out)
+    assert calibrated.temperature == pytest.approx(temperature)
+    assert np.allclose(calibrated.classify(faces),
+                       apply_temperature(raw.classify(faces), temperature), atol=1e-5)
+
+    r = ferkit("evaluate", "--model", str(out), "--data", str(held_out), "--output-dir",
+               str(tmp_path / "eval"))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["temperature"] == pytest.approx(temperature)
+    assert metrics["ece"] == pytest.approx(config["calibration"]["ece_after"], abs=1e-3)
+    assert (tmp_path / "eval" / "reliability.png").exists()
+
+
+def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
+    small = make_dataset(tmp_path / "data", per_class=2, splits=("val",)) / "val"
+    out = tmp_path / "c.onnx"
+    assert_user_error(ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(small),
+                             "--output", str(out)), "held-out faces at least")
+    assert_user_error(ferkit("calibrate", "--model", str(tiny_checkpoint), "--data", str(small),
+                             "--output", str(out)), "expected an .onnx model")
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("emotion,pixels,Usage\n")
+    assert_user_error(ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(csv),
+                             "--output", str(out)), "reads image folders")
+    assert not out.exists()
