@@ -177,3 +177,15 @@ def test_a_small_face_is_found_when_asked_for():
 def test_min_face_must_be_positive(tiny_onnx):
     assert_user_error(ferkit("predict", "--model", str(tiny_onnx), "--min-face", "0",
                              str(PHOTOS / "single_face.jpg")), "positive size in pixels")
+
+
+@requires_photos
+def test_a_face_in_a_12_megapixel_photo_is_found_in_place(detector):
+    """Big photos are thinned before Pillow sees them: the boxes must still be in the
+    photo's own pixels."""
+    face = Image.open(PHOTOS / "single_face.jpg").convert("RGB").crop((150, 160, 410, 420))
+    canvas = Image.new("RGB", (4000, 3000), (120, 140, 160))
+    canvas.paste(face.resize((1040, 1040)), (2500, 600))
+    (det,) = detector.detect(np.asarray(canvas))
+    cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+    assert abs(cx - 3020) < 60 and abs(cy - 1120) < 60 and det.box[2] - det.box[0] > 500
