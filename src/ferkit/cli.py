@@ -1,4 +1,4 @@
-"""The `ferkit` command: train, evaluate, export, predict, video.
+"""The `ferkit` command: train, evaluate, export, calibrate, predict, video, serve.
 
 Each subcommand is a module with get_args_parser(add_help=False) and main(args); this file
 only mounts them and turns user errors into one `error: ...` line and exit status 2.
