@@ -49,8 +49,7 @@ def main(args: argparse.Namespace) -> None:
     proto, config = read_model(args.model)
     recognizer = load(args.model, tta=args.tta)
     recognizer.temperature = 1.0  # fit on the model's own probabilities
-    args.labels = None
-    faces, total, skipped = labelled_faces(args, recognizer.classes)
+    faces, total, skipped = labelled_faces(args.data, recognizer.classes, files=args.files)
     if total < MIN_FACES:
         raise FerkitError(f"only {total} faces in {args.data}: fitting a temperature needs "
                           f"{MIN_FACES} held-out faces at least (a few thousand are better)")

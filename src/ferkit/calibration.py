@@ -40,11 +40,16 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> list
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
     """The gap between confidence and accuracy, averaged over bins weighted by their size."""
-    total = len(labels)
+    return ece_of_bins(reliability(probs, labels, bins))
+
+
+def ece_of_bins(bins: list[dict]) -> float:
+    """expected_calibration_error from reliability() bins (NaN when they hold no face)."""
+    total = sum(b["count"] for b in bins)
     if not total:
         return float("nan")
-    return float(sum(r["count"] / total * abs(r["accuracy"] - r["confidence"])
-                     for r in reliability(probs, labels, bins) if r["count"]))
+    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"])
+                     for b in bins if b["count"]))
 
 
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -99,7 +99,9 @@ def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
     recognizer = load(args.model, tta=args.tta)
     root = Path(args.data)
-    faces, total, skipped = labelled_faces(args, recognizer.classes)
+    faces, total, skipped = labelled_faces(args.data, recognizer.classes, files=args.files,
+                                            split=args.split, labels=args.labels,
+                                            ferplus_classes=args.ferplus_classes)
     start = time.time()
     probs, y_true = classify_all(recognizer, faces, total, args.batch_size)
     y_pred = probs.argmax(1)
@@ -128,25 +130,24 @@ def main(args: argparse.Namespace) -> None:
           + (f" and {args.json}" if args.json else ""))
 
 
-def labelled_faces(args, model_classes: list[str]):
+def labelled_faces(data: str | Path, model_classes: list[str], files: str | None = None,
+                   split: str = "PrivateTest", labels: str | None = None,
+                   ferplus_classes: int = 7):
     """(iterator of (grey face, model class index), how many, reasons for skipped ones) for
     a CSV split, a file list or a split folder; folders are matched to classes by name."""
-    root = Path(args.data)
+    root = Path(data)
     if is_csv(root):
-        split = load_csv_split(root, args.split, labels=args.labels,
-                               ferplus_classes=args.ferplus_classes)
-        if args.files:
+        rows = load_csv_split(root, split, labels=labels, ferplus_classes=ferplus_classes)
+        if files:
             raise FerkitError("--files lists image files; a CSV split is chosen with --split")
-        mapping = _class_mapping(split.classes, model_classes, f"{root} ({args.split})",
-                                 "classes")
-        return (zip(split.images, mapping[split.labels].tolist(), strict=True), len(split),
-                split.skipped)
-    if args.labels:
+        mapping = _class_mapping(rows.classes, model_classes, f"{root} ({split})", "classes")
+        return (zip(rows.images, mapping[rows.labels].tolist(), strict=True), len(rows),
+                rows.skipped)
+    if labels:
         raise FerkitError("--labels (FER+ votes) goes with --data fer2013.csv")
     folders = list_classes(root)
     mapping = _class_mapping(folders, model_classes, str(root), "class folders")
-    samples = read_file_list(args.files, root, folders) if args.files else list_files(root,
-                                                                                       folders)
+    samples = read_file_list(files, root, folders) if files else list_files(root, folders)
     skipped: list[str] = []
 
     def decoded():

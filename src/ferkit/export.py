@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import warnings
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write
-from .backends.onnx import METADATA_KEY
 from .checkpoint import load_model
 from .errors import FerkitError
+from .onnx_config import set_config
 
 OPSET = 17
 
@@ -70,8 +69,7 @@ def export_onnx(model: nn.Module, config: dict, output: str | Path,
         proto = onnx.load(tmp)
         if fp16_weights:
             halve_weights(proto)
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(config)
+        set_config(proto, config)
         proto.doc_string = f"ferkit {config['arch']} expression classifier: {config['classes']}"
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)

@@ -31,14 +31,19 @@ def read_model(path: str | Path):
     return proto, json.loads(meta[METADATA_KEY])
 
 
-def write_model(proto, config: dict, output: str | Path) -> str:
-    """Save `proto` with `config` as its ferkit metadata, atomically; the file's sha256."""
-    import onnx
-
+def set_config(proto, config: dict) -> None:
+    """Make `config` the ferkit metadata of `proto` (replacing any there)."""
     for entry in list(proto.metadata_props):
         if entry.key == METADATA_KEY:
             proto.metadata_props.remove(entry)
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(config)
+
+
+def write_model(proto, config: dict, output: str | Path) -> str:
+    """Save `proto` with `config` as its ferkit metadata, atomically; the file's sha256."""
+    import onnx
+
+    set_config(proto, config)
     atomic_write(output, lambda tmp: onnx.save(proto, tmp))
     return hashlib.sha256(Path(output).read_bytes()).hexdigest()

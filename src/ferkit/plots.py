@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_write  # noqa: E402
+from .calibration import ece_of_bins  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:
@@ -61,8 +62,7 @@ def plot_reliability(curves: dict[str, list[dict]], path: str | Path, title: str
     for name, bins in curves.items():
         used = [b for b in bins if b["count"]]
         total = sum(b["count"] for b in used)
-        ece = sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in used)
-        label = f"{name + ': ' if name else ''}ECE {ece:.1%}"
+        label = f"{name + ': ' if name else ''}ECE {ece_of_bins(bins):.1%}"
         ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], marker="o",
                 label=label)
         ax_n.bar([(b["low"] + b["high"]) / 2 for b in bins],

@@ -21,9 +21,8 @@ import numpy as np
 from .errors import FerkitError
 from .images import open_image, to_gray
 from .onnx_config import read_model, write_model
+from .predict import expand_inputs
 from .presets import eval_batch
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def calibration_faces(folder: str | Path, count: int = 1024, seed: int = 0) -> list[np.ndarray]:
@@ -32,8 +31,9 @@ def calibration_faces(folder: str | Path, count: int = 1024, seed: int = 0) -> l
     folder = Path(folder)
     if not folder.is_dir():
         raise FerkitError(f"no such folder for calibration: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    empty: list[str] = []
+    files = list(expand_inputs([str(folder)], empty=empty))
+    if empty:
         raise FerkitError(f"no images under {folder} to calibrate with")
     random.Random(seed).shuffle(files)
     faces = []

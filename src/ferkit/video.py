@@ -155,9 +155,7 @@ def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
     """Every frame of an open capture, every `every`-th through detect -> crop -> classify;
     faces get track ids and their tracks collect labels, times and probabilities. What
     `ferkit video` and the Ray pipeline (ferkit.ray) both run."""
-    import cv2
-
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    fps = frame_rate(cap)
     classes = recognizer.classes
     faces, ids = [], []
     number = 0
@@ -190,11 +188,15 @@ def frame_rows(frame: Frame, classes: list[str]) -> list[list]:
             for face, fid in zip(frame.faces, frame.ids, strict=True)]
 
 
-def new_tracker(cap, every: int) -> IouTracker:
+def frame_rate(cap) -> float:
+    """The capture's frames per second; 25 where the container does not say."""
     import cv2
 
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    return IouTracker(max_missed=max(3, round(fps / every)))
+    return cap.get(cv2.CAP_PROP_FPS) or 25.0
+
+
+def new_tracker(cap, every: int) -> IouTracker:
+    return IouTracker(max_missed=max(3, round(frame_rate(cap) / every)))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -215,7 +217,7 @@ def main(args: argparse.Namespace) -> int:
     recognizer = load(args.model, tta=args.tta, min_face=args.min_face)
     classes = recognizer.classes
     cap, name = open_capture(args)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    fps = frame_rate(cap)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     tracker = new_tracker(cap, args.every)
     from tqdm import tqdm
