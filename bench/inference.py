@@ -5,7 +5,8 @@
     python bench/inference.py --compare model_int8.onnx   # two classifiers, one run
 
 classifier_batch1 / classifier_batched: the model alone on ONNX Runtime (per face);
-group_photo: detect + crop + classify the 1000x667 group photo, after warm-up;
+group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
+  after warm-up, with each shipped detector;
 photos: faces found and labels on ../shared/photos;
 predict_cold: `ferkit predict PHOTO` from process start to printed answer (no torch import);
 folder_no_detect: `ferkit predict DIR --no-detect` on 1,000 FER2013 crops, end to end;
@@ -85,6 +86,7 @@ def main() -> None:
     args = p.parse_args()
     require(FER)
     require(PHOTOS)
+    from ferkit.faces import DETECTORS
     from ferkit.images import open_image, to_gray
     from ferkit.recognizer import load
 
@@ -108,13 +110,16 @@ def main() -> None:
 
     group = open_image(PHOTOS / "multi_face.jpg").convert("RGB")
     # the 12 Mpx photo: the group photo upscaled to 4000x3000 (camera size), faces and all
-    for image in (group, group.resize((4000, 3000), resample=3)):
-        rgb = np.asarray(image)
-        detect = timed(lambda rgb=rgb: rec.detector.detect(rgb), 20)
-        full = timed(lambda rgb=rgb: rec.predict(rgb), 20)
-        emit(kind="group_photo", image=f"multi_face.jpg {image.width}x{image.height}",
-             detect_ms=round(detect * 1e3, 1), detect_classify_ms=round(full * 1e3, 1),
-             faces=len(rec.predict(rgb)), device=cpu)
+    for name in DETECTORS:
+        r = rec if name == "blazeface" else load(args.model, threads=args.threads,
+                                                 detector=name)
+        for image in (group, group.resize((4000, 3000), resample=3)):
+            rgb = np.asarray(image)
+            detect = timed(lambda rgb=rgb, r=r: r.detector.detect(rgb), 20)
+            full = timed(lambda rgb=rgb, r=r: r.predict(rgb), 20)
+            emit(kind="group_photo", image=f"multi_face.jpg {image.width}x{image.height}",
+                 detector=name, detect_ms=round(detect * 1e3, 1),
+                 detect_classify_ms=round(full * 1e3, 1), faces=len(r.predict(rgb)), device=cpu)
 
     for name in sorted(os.listdir(PHOTOS)):
         faces = rec.predict(PHOTOS / name)

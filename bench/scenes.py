@@ -137,17 +137,20 @@ def main() -> None:
     p.add_argument("--backgrounds", type=Path, help="a folder of face-free photos")
     p.add_argument("--scenes", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detector", choices=["blazeface", "centerface"], default="blazeface")
     p.add_argument("--min-face", type=float, help="the detector's smallest face, pixels")
     p.add_argument("--threshold", type=float, help="the detector's score threshold")
     p.add_argument("--save", type=Path, help="write the first 12 scenes, boxes drawn, here")
     args = p.parse_args()
     require(args.faces)
+    from ferkit.centerface import CenterFace
     from ferkit.faces import FRAME_SCALE, BlazeFace, crop_square
     from ferkit.recognizer import load
 
     options = {k: v for k, v in (("min_face", args.min_face),
                                  ("score_threshold", args.threshold)) if v is not None}
-    rec = load(args.model, detector=BlazeFace(**options))
+    detector = {"blazeface": BlazeFace, "centerface": CenterFace}[args.detector](**options)
+    rec = load(args.model, detector=detector)
     rng = random.Random(args.seed)
     bgs, faces = backgrounds(args.backgrounds), face_files(args.faces)
     rows, false_faces, loose_boxes, times, originals, truth_labels = [], 0, 0, [], [], []
@@ -176,8 +179,9 @@ def main() -> None:
 
     original_acc = float(np.mean([rec.classes[i] == t for i, t in zip(
         rec.classify(originals).argmax(1), truth_labels, strict=True)])) if originals else 0.0
-    config = {"min_face": rec.detector.min_face, "threshold": rec.detector.score_threshold,
-              "seed": args.seed, "device": device_name()}
+    config = {"detector": args.detector, "min_face": rec.detector.min_face,
+              "threshold": rec.detector.score_threshold, "seed": args.seed,
+              "device": device_name()}
     for lo, hi in BANDS:
         band = [r for r in rows if lo <= r[0] < hi]
         emit(kind="scene_band", face_px=f"{lo}-{hi - 1}", faces=len(band),

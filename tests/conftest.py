@@ -19,6 +19,10 @@ def requires(path: Path):
 requires_fer = requires(SHARED / "fer2013")
 requires_weights = requires(SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth")
 requires_photos = requires(SHARED / "photos")
+PHOTOS = SHARED / "photos"
+# faces in each of ../shared/photos, for every detector
+FACES_IN_PHOTOS = {"astronaut.png": 1, "single_face.jpg": 1, "multi_face.jpg": 5,
+                   "landscape_no_face.jpg": 0}
 
 
 def face_like(seed: int, size: int = 48) -> np.ndarray:

@@ -1,14 +1,18 @@
 import numpy as np
 import pytest
-from conftest import SHARED, assert_user_error, face_like, ferkit, requires_photos
+from conftest import (
+    FACES_IN_PHOTOS,
+    PHOTOS,
+    SHARED,
+    assert_user_error,
+    face_like,
+    ferkit,
+    requires_photos,
+)
 from PIL import Image
 
 from ferkit.faces import BlazeFace, Detection, fer_crop
 from ferkit.recognizer import load
-
-PHOTOS = SHARED / "photos"
-EXPECTED = {"astronaut.png": 1, "single_face.jpg": 1, "multi_face.jpg": 5,
-            "landscape_no_face.jpg": 0}
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +21,11 @@ def detector():
 
 
 @requires_photos
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(FACES_IN_PHOTOS))
 def test_every_face_and_no_false_face_in_real_photos(detector, name):
     rgb = np.asarray(Image.open(PHOTOS / name).convert("RGB"))
     dets = detector.detect(rgb)
-    assert len(dets) == EXPECTED[name], [d.box for d in dets]
+    assert len(dets) == FACES_IN_PHOTOS[name], [d.box for d in dets]
     for d in dets:
         x0, y0, x1, y1 = d.box
         assert 0.6 < (x1 - x0) / (y1 - y0) < 1.6 and d.score > 0.6

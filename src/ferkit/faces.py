@@ -2,8 +2,9 @@
 
 The default detector is MediaPipe's BlazeFace short-range model (Apache-2.0), converted from
 the .tflite in the mediapipe 0.10.21 wheel to ONNX and shipped in assets/, so it runs on ONNX
-Runtime like the classifier: no extra dependency, ~2 ms per pass on a laptop CPU. See
-docs/face_detection.md for the comparison with other detectors and how the file was made.
+Runtime like the classifier: no extra dependency, ~2 ms per pass on a laptop CPU. CenterFace
+(centerface.py) is the slower, sharper alternative. See docs/face_detection.md for the
+comparison with other detectors and how the files were made.
 
 Any object with `detect(rgb: np.ndarray) -> list[Detection]` can replace it.
 """
@@ -28,8 +29,9 @@ BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
 
 @dataclass
 class Detection:
-    """A face box (x0, y0, x1, y1) in image pixels, its score, and 6 keypoints (x, y):
-    right eye, left eye, nose tip, mouth, right ear, left ear (the subject's sides)."""
+    """A face box (x0, y0, x1, y1) in image pixels, its score, and keypoints (x, y). BlazeFace:
+    right eye, left eye, nose tip, mouth, right ear, left ear (the subject's sides); CenterFace:
+    the eyes, the nose tip and the mouth's corners (left to right in the image)."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -42,9 +44,40 @@ class Detector(Protocol):
         ...
 
 
+DETECTORS = ("blazeface", "centerface")
+
+
+def open_detector(name: str = "blazeface", *, threads: int | None = None,
+                  min_face: float | None = None) -> Detector:
+    """A shipped detector by name: "blazeface" (fast; the default) or "centerface" (finds
+    more small and unclear faces, ~1.5-2x slower)."""
+    check_detector(name)
+    if name == "centerface":
+        from .centerface import CenterFace  # it builds on this module
+
+        return CenterFace(threads=threads, min_face=min_face)
+    return BlazeFace(threads=threads, min_face=min_face)
+
+
+def check_detector(name: str) -> None:
+    if name not in DETECTORS:
+        raise FerkitError(f"unknown face detector {name!r}: choose {' or '.join(DETECTORS)}")
+
+
 def check_min_face(min_face: float | None) -> None:
     if min_face is not None and not min_face > 0:
         raise FerkitError(f"the smallest face must be a positive size in pixels, not {min_face}")
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """ONNX Runtime options for a detector's session."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # Spinning threads would steal the cores from the other session (detector, classifier)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
 
 
 @lru_cache(maxsize=16)
@@ -82,13 +115,8 @@ class BlazeFace:
         shorter side. pyramid=False looks at the whole image at 128x128 only (big faces).
         score_threshold: what a face must score, after a second look when it needed one."""
         check_min_face(min_face)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        # Spinning threads would steal the cores from the other session (detector, classifier)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(model), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -114,19 +142,19 @@ class BlazeFace:
         h, w = rgb.shape[:2]
         scales = self.scales(w, h)
         # One resize of the full image (the costly one), the coarser levels from its result.
-        image = _downscaled(rgb, scales[-1])
+        image = downscaled(rgb, scales[-1])
         found = []
         for i, scale in enumerate(scales):
-            level = image if i == len(scales) - 1 else _resized(image, scale / scales[-1])
+            level = image if i == len(scales) - 1 else resized(image, scale / scales[-1])
             found += self._detect_at(np.asarray(level), scale, square=i == 0)
-        found = _weighted_nms(found, self.iou_threshold)
+        found = weighted_nms(found, self.iou_threshold)
         unsure = [d for d in found if d.score < self.sure]
         if unsure:
-            for d, second in zip(unsure, self._second_look(rgb, unsure), strict=True):
+            for d, second in zip(unsure, self.second_look(rgb, unsure), strict=True):
                 d.score = (d.score + second.sum()) / 3
         return [d for d in found if d.score >= self.score_threshold]
 
-    def _second_look(self, rgb: np.ndarray, dets: list[Detection]) -> np.ndarray:
+    def second_look(self, rgb: np.ndarray, dets: list[Detection]) -> np.ndarray:
         """[N, 2] scores of each face seen again, centred, its box ~60% of the model's input,
         and mirrored: textures that fooled the first look seldom survive this; faces do."""
         windows = []
@@ -181,17 +209,17 @@ def _padded_crop(rgb: np.ndarray, x0: float, y0: float, x1: float, y1: float) ->
     return out
 
 
-def _downscaled(rgb: np.ndarray, scale: float) -> Image.Image:
+def downscaled(rgb: np.ndarray, scale: float) -> Image.Image:
     """The image resized by `scale`. A big photo is thinned first, every k-th pixel, leaving
     3x of the reduction to Pillow's filtered resize: making a 12 Mpx photo a Pillow image
     costs more than finding its faces."""
     step = max(int(1 / (3 * scale)), 1)
     if step > 1:
         rgb, scale = rgb[::step, ::step], scale * step
-    return _resized(Image.fromarray(np.ascontiguousarray(rgb)), scale)
+    return resized(Image.fromarray(np.ascontiguousarray(rgb)), scale)
 
 
-def _resized(image: Image.Image, scale: float) -> Image.Image:
+def resized(image: Image.Image, scale: float) -> Image.Image:
     if scale >= 1.0:
         return image
     size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
@@ -210,7 +238,7 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inter / (area_a + area_b - inter + 1e-9), inter / (np.minimum(area_a, area_b) + 1e-9)
 
 
-def _weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
+def weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
     """MediaPipe's blending NMS: detections of one face (IoU above the threshold) are
     averaged, weighted by score. A box mostly inside a better one, or around it (a part of
     the face, or the face with its surroundings, seen at another pyramid level) is dropped,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .annotate import annotate_path
 from .errors import FerkitError
+from .faces import DETECTORS
 from .recognizer import Face, Result, load
 
 RULE = "=" * 50
@@ -22,6 +23,16 @@ BAR_WIDTH = 50
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm",
                   ".ppm", ".jfif"}
 
+
+def add_detector_args(p: argparse.ArgumentParser) -> None:
+    """--detector and --min-face, shared by predict, video and serve."""
+    # not choices=: a wrong name gets ferkit's one-line error (from load), not argparse's usage
+    p.add_argument("--detector", default="blazeface", metavar="{" + ",".join(DETECTORS) + "}",
+                   help="face detector: blazeface (fast) or centerface (finds more small and "
+                   "unclear faces, ~1.5-2x slower); default blazeface")
+    p.add_argument("--min-face", type=float, metavar="PX",
+                   help="smallest face to look for, box side in pixels (default: 18%% of the "
+                   "image's shorter side; smaller is slower)")
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -40,9 +51,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--annotate", metavar="OUT",
                    help="draw boxes and labels: an image file for one input, else a folder")
     p.add_argument("--batch-size", type=int, default=64, help="faces per model call")
-    p.add_argument("--min-face", type=float, metavar="PX",
-                   help="smallest face to look for, box side in pixels (default: 18%% of the "
-                   "image's shorter side; smaller is slower)")
+    add_detector_args(p)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average with the mirrored face (default: the model's own setting)")
     p.add_argument("--quiet", action="store_true", help="no per-image text (with --output)")
@@ -176,7 +185,8 @@ def result_dict(result: Result) -> dict:
 def main(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return main_ray(args)
-    recognizer = load(args.model, tta=args.tta, min_face=args.min_face)
+    recognizer = load(args.model, tta=args.tta, detector=args.detector,
+                      min_face=args.min_face)
     single = is_single(args.images)
 
     failed = seen = 0
@@ -230,7 +240,8 @@ def main_ray(args: argparse.Namespace) -> int:
     with ferkit_ray.native_logs_to():
         for record in ferkit_ray.predict_images(
                 args.images, args.output, model=args.model, detect=not args.no_detect,
-                tta=args.tta, actors=args.actors, batch_size=args.batch_size,
+                tta=args.tta, detector=args.detector, min_face=args.min_face,
+                actors=args.actors, batch_size=args.batch_size,
                 address=args.ray or None, progress=sys.stderr.isatty()):
             images.add(record["image"])
             faces += record["face"] is not None

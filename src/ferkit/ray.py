@@ -96,8 +96,9 @@ def _cpus(actors: int) -> tuple[float, float]:
 class ImageActor:
     """Loads the model once; turns batches of (path, bytes) into rows, one per face."""
 
-    def __init__(self, model: str | None, detect: bool, tta: bool | None):
-        self.recognizer = load(model, tta=tta, threads=1)
+    def __init__(self, model: str | None, detect: bool, tta: bool | None, detector: str,
+                 min_face: float | None):
+        self.recognizer = load(model, tta=tta, threads=1, detector=detector, min_face=min_face)
         self.detect = detect
 
     def __call__(self, batch):
@@ -161,7 +162,8 @@ def _paths_dataset(paths: list[str], per_block: int):
 
 
 def predict_images(inputs: Iterable[str], output: str | None = None, *, model: str | None = None,
-                   detect: bool = True, tta: bool | None = None, actors: int = 2,
+                   detect: bool = True, tta: bool | None = None, detector: str = "blazeface",
+                   min_face: float | None = None, actors: int = 2,
                    batch_size: int = 64, address: str | None = None,
                    num_cpus: int | None = None, progress: bool = True) -> Iterator[dict]:
     """Every face of every image, as records (the columns of `ferkit predict --output
@@ -173,7 +175,8 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
     files/s on 2 cores, slower than the model itself."""
     start(address, num_cpus)
     uris, paths = split_inputs(inputs)
-    classes = load(model).classes
+    # checks the model, the detector's name and min_face here, before any actor starts
+    classes = load(model, detector=detector, min_face=min_face).classes
     actor_cpus, read_cpus = _cpus(actors)
     sources = []
     if paths:
@@ -181,7 +184,8 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
     if uris:
         sources.append(ray.data.read_binary_files(uris, include_paths=True, num_cpus=read_cpus))
     mapped = [ds.map_batches(
-        ImageActor, fn_constructor_kwargs=dict(model=model, detect=detect, tta=tta),
+        ImageActor, fn_constructor_kwargs=dict(model=model, detect=detect, tta=tta,
+                                               detector=detector, min_face=min_face),
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
         batch_size=batch_size, batch_format="pyarrow") for ds in sources]
     batches: Iterator = iter(())
@@ -201,11 +205,12 @@ class VideoActor:
     """Loads the model once; each video file is analysed whole (frames decoded and faces
     tracked here, as `ferkit video` does) into rows, one per face per analysed frame."""
 
-    def __init__(self, model: str | None, every: int, tta: bool | None):
+    def __init__(self, model: str | None, every: int, tta: bool | None, detector: str,
+                 min_face: float | None):
         from .video import quiet_opencv
 
         quiet_opencv()
-        self.recognizer = load(model, tta=tta, threads=1)
+        self.recognizer = load(model, tta=tta, threads=1, detector=detector, min_face=min_face)
         self.every = every
 
     def __call__(self, batch: dict):
@@ -244,7 +249,8 @@ def video_columns(classes: list[str]) -> list[str]:
 
 def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                    summary: str | None = None, model: str | None = None, every: int = 1,
-                   tta: bool | None = None, actors: int = 2, address: str | None = None,
+                   tta: bool | None = None, detector: str = "blazeface",
+                   min_face: float | None = None, actors: int = 2, address: str | None = None,
                    num_cpus: int | None = None, progress: bool = True) -> dict:
     """Faces over time in every video (files, folders, globs), one Ray actor task per file:
     rows (file, frame, time, face id, box, label, confidence, probabilities) written to
@@ -254,12 +260,15 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
         raise FerkitError("every must be 1 or more")
     start(address, num_cpus)
     _, paths = split_inputs(inputs, VIDEO_SUFFIXES)  # a missing file: an error row
-    classes = load(model).classes
+    # checks the model, the detector's name and min_face here, before any actor starts
+    classes = load(model, detector=detector, min_face=min_face).classes
     actor_cpus, _ = _cpus(actors)
     ds = _paths_dataset(paths, 1)
-    ds = ds.map_batches(VideoActor, fn_constructor_kwargs=dict(model=model, every=every, tta=tta),
-                        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
-                        batch_size=1, batch_format="numpy")
+    ds = ds.map_batches(
+        VideoActor, fn_constructor_kwargs=dict(model=model, every=every, tta=tta,
+                                               detector=detector, min_face=min_face),
+        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus, batch_size=1,
+        batch_format="numpy")
     tracks: dict[tuple[str, int], dict] = {}
     errors: dict[str, str] = {}
     with _Sink(output, video_schema(classes)) as sink, _bar(len(paths), "videos",

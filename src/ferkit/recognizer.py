@@ -18,7 +18,15 @@ import numpy as np
 from .backends import Backend, open_backend
 from .calibration import apply_temperature
 from .errors import FerkitError
-from .faces import CROP_SCALE, BlazeFace, Detector, check_min_face, clip_box, fer_crop
+from .faces import (
+    CROP_SCALE,
+    Detector,
+    check_detector,
+    check_min_face,
+    clip_box,
+    fer_crop,
+    open_detector,
+)
 from .images import ImageInput, as_pil, to_gray, to_rgb
 from .presets import eval_batch
 
@@ -71,7 +79,7 @@ class Recognizer:
     """A classifier (ONNX or PyTorch backend), a face detector, and the preprocessing the
     classifier was trained with."""
 
-    def __init__(self, backend: Backend, detector: Detector | None = None,
+    def __init__(self, backend: Backend, detector: Detector | str | None = None,
                  tta: bool | None = None, crop_scale: float = CROP_SCALE,
                  threads: int | None = None, min_face: float | None = None):
         self.backend = backend
@@ -82,6 +90,8 @@ class Recognizer:
         self.tta = bool(self.config.get("tta", False)) if tta is None else tta
         # Confidence calibration fitted by `ferkit calibrate` (1.0: the model's own softmax).
         self.temperature = float(self.config.get("temperature", 1.0))
+        if isinstance(detector, str):
+            check_detector(detector)
         self._detector = detector
         self.crop_scale = crop_scale
         self.threads = threads
@@ -90,8 +100,10 @@ class Recognizer:
 
     @property
     def detector(self) -> Detector:
-        if self._detector is None:  # built on first use: --no-detect never loads it
-            self._detector = BlazeFace(threads=self.threads, min_face=self.min_face)
+        if self._detector is None or isinstance(self._detector, str):
+            # built on first use: --no-detect never loads it
+            self._detector = open_detector(self._detector or "blazeface", threads=self.threads,
+                                           min_face=self.min_face)
         return self._detector
 
     def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:
@@ -177,14 +189,15 @@ def bundled_model() -> Path:
 
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
-         detector: Detector | None = None, threads: int | None = None,
+         detector: Detector | str | None = None, threads: int | None = None,
          min_face: float | None = None) -> Recognizer:
     """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None.
 
-    detector: any object with detect(rgb) -> [Detection]; default BlazeFace (shipped).
+    detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
+    faces, ~1.5-2x slower), or any object with detect(rgb) -> [Detection].
     tta: average with the mirrored face (default: what the model's metadata says).
     threads: ONNX Runtime threads per session, the classifier's and the detector's.
-    min_face: the smallest face (box side, pixels) BlazeFace looks for; default 18% of the
+    min_face: the smallest face (box side, pixels) the detector looks for; default 18% of the
     image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
     """
     if model is not None and not isinstance(model, (str, Path)):

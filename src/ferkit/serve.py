@@ -33,7 +33,7 @@ from starlette.formparsers import MultiPartException
 from . import __version__
 from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, image_from_bytes
-from .predict import result_dict
+from .predict import add_detector_args, result_dict
 from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, Recognizer, Result, load
 
 WEB = Path(__file__).parent / "web"
@@ -54,6 +54,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="address to bind (127.0.0.1: this machine only; 0.0.0.0: every network)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
+    add_detector_args(p)
     p.add_argument("--max-upload-mb", type=float, default=20, help="larger requests get 413")
     p.add_argument("--max-batch", type=int, default=32, help="images per /predict/batch")
     p.add_argument("--token", default=os.environ.get("FERKIT_TOKEN"),
@@ -267,6 +268,7 @@ def describe(recognizer: Recognizer) -> dict:
         "tta": recognizer.tta,
         "precision": recognizer.config.get("precision", "fp32"),
         "temperature": recognizer.temperature,
+        "detector": type(recognizer.detector).__name__.lower(),  # as --detector names it
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "accuracy": BUNDLED_CARD if bundled else recognizer.config.get("metrics"),
         "ferkit_version": __version__,
@@ -278,7 +280,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1 or args.queue < 0 or args.max_upload_mb <= 0:
         raise FerkitError("--workers must be >= 1, --queue >= 0 and --max-upload-mb > 0")
-    recognizer = load(args.model, threads=1)
+    recognizer = load(args.model, threads=1, detector=args.detector, min_face=args.min_face)
     recognizer.detector  # noqa: B018 - load the detector now, not on the first request
     limits = Limits(args.max_upload_mb, args.max_batch, args.workers, args.queue)
     app = create_app(recognizer, limits, token=args.token)

