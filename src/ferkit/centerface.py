@@ -43,7 +43,7 @@ class CenterFace:
 
     stride = 4
     smallest = 48.0  # px at the input: FER2013-like faces below this are often missed
-    largest = 3.0  # one level finds faces from `smallest` to ~4x that
+    largest = 3.0  # one level finds faces from `smallest` to ~3x that
     tiny = 24.0  # px at the input: smaller boxes are dropped even at the finest level
     candidate = 0.05  # heat-map peak that makes a candidate
     sure = 0.3  # a candidate this strong is a face; a weaker one gets a second look
