@@ -3,6 +3,7 @@ classified by ferkit, scored against where they were put.
 
     python bench/scenes.py                          # 400 scenes, the bundled model
     python bench/scenes.py --min-face 40 --threshold 0.7 --save scenes/
+    python bench/scenes.py --detector centerface --min-face 50  # the sharper detector
     python bench/scenes.py --faces DIR --backgrounds DIR --seed 7   # another scene set
 
 Each scene is 640x480, cut from a background (random place, scale, mirror, sometimes tinted)
