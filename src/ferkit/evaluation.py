@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 from tqdm import tqdm
 
 from .atomic import atomic_write
@@ -18,13 +17,19 @@ from .csvdata import USAGES, is_csv, load_csv_split
 from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
 from .images import open_image, to_gray
-from .plots import plot_confusion_matrix, plot_reliability
 from .recognizer import load
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix and
     scikit-learn's text report (key "report")."""
+    # imported here: scikit-learn takes seconds to import, and `ferkit train` with a wrong
+    # --data should say so at once
+    from sklearn.metrics import (
+        classification_report,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     labels = list(range(len(classes)))
     p, r, f1, support = precision_recall_fscore_support(
@@ -57,6 +62,8 @@ def write_json(path: str | Path, data: dict) -> None:
 
 def write_reports(out_dir: str | Path, metrics: dict, title: str) -> str:
     """classification_report.txt, metrics.json and confusion_matrix.png in out_dir."""
+    from .plots import plot_confusion_matrix  # matplotlib: imported when it draws
+
     out_dir = Path(out_dir)
     report = metrics["report"]
     atomic_write(out_dir / "classification_report.txt", lambda tmp: Path(tmp).write_text(report))
@@ -117,6 +124,8 @@ def main(args: argparse.Namespace) -> None:
                    skipped_files=len(skipped), seconds=time.time() - start)
     name = f"{root.name} {args.split}" if is_csv(root) else root.name
     report = write_reports(args.output_dir, metrics, f"{Path(args.model).name} on {name}")
+    from .plots import plot_reliability
+
     plot_reliability({"": metrics["reliability"]}, Path(args.output_dir) / "reliability.png",
                      f"{Path(args.model).name} on {name}")
     if args.json:

@@ -6,22 +6,19 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models as tvm
 
 from .errors import FerkitError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# arch -> (constructor, torchvision ImageNet weights enum, name of the classifier attribute)
+# arch -> (torchvision constructor, its ImageNet weights enum, the classifier attribute), by
+# name: torchvision is imported when a model is built (it takes seconds), so a command that
+# fails on its arguments fails at once
 ARCHS = {
-    "mobilenet_v2": (tvm.mobilenet_v2, tvm.MobileNet_V2_Weights.IMAGENET1K_V1, "classifier"),
-    "efficientnet_b0": (
-        tvm.efficientnet_b0,
-        tvm.EfficientNet_B0_Weights.IMAGENET1K_V1,
-        "classifier",
-    ),
-    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, "fc"),
+    "mobilenet_v2": ("mobilenet_v2", "MobileNet_V2_Weights", "classifier"),
+    "efficientnet_b0": ("efficientnet_b0", "EfficientNet_B0_Weights", "classifier"),
+    "resnet18": ("resnet18", "ResNet18_Weights", "fc"),
 }
 
 
@@ -87,11 +84,13 @@ def build_model(arch: str, num_classes: int, pretrained: str | None = "none") ->
     """A FerNet of `arch` with the brief's head; pretrained is 'imagenet', 'none' or a path."""
     if arch not in ARCHS:
         raise FerkitError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    ctor, imagenet, attr = ARCHS[arch]
-    backbone = ctor(weights=None)
+    from torchvision import models as tvm
+
+    ctor, weights, attr = ARCHS[arch]
+    backbone = getattr(tvm, ctor)(weights=None)
     if pretrained == "imagenet":
         try:
-            state = imagenet.get_state_dict(progress=True)
+            state = getattr(tvm, weights).IMAGENET1K_V1.get_state_dict(progress=True)
         except Exception as e:
             raise FerkitError(
                 f"could not download torchvision's ImageNet weights for {arch} ({e}); "

@@ -46,7 +46,6 @@ from .data import (
 from .errors import FerkitError
 from .evaluation import compute_metrics, write_reports
 from .models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, build_model, set_trainable
-from .plots import plot_history
 
 # Recipes fill every option the user did not set. "brief" is the original README's recipe.
 RECIPES = {
@@ -554,6 +553,8 @@ def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dic
     metrics = compute_metrics(val_y.cpu().numpy(), pred, config["classes"])
     metrics.update(info, history=history)
     report = write_reports(out, metrics, f"{config['arch']} on {Path(info['val_dir']).name}")
+    from .plots import plot_history  # matplotlib: imported when it draws
+
     plot_history(history, out / "training_history.png")
     print(
         f"\nbest epoch {info['best_epoch']}: accuracy {metrics['accuracy']:.2%}, "
