@@ -25,6 +25,9 @@ import numpy as np
 from _common import FER, SHARED, device_name, emit, require
 from PIL import Image, ImageDraw, ImageFilter
 
+from ferkit.faces import DETECTORS, FRAME_SCALE, crop_square, open_detector
+from ferkit.recognizer import load
+
 W, H = 640, 480
 # scikit-image's sample photos and textures with no human face in them (the dev extra
 # installs it); the project's own no-face photo is always used.
@@ -138,20 +141,16 @@ def main() -> None:
     p.add_argument("--backgrounds", type=Path, help="a folder of face-free photos")
     p.add_argument("--scenes", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--detector", choices=["blazeface", "centerface"], default="blazeface")
+    p.add_argument("--detector", choices=DETECTORS, default="blazeface")
     p.add_argument("--min-face", type=float, help="the detector's smallest face, pixels")
     p.add_argument("--threshold", type=float, help="the detector's score threshold")
     p.add_argument("--save", type=Path, help="write the first 12 scenes, boxes drawn, here")
     args = p.parse_args()
     require(args.faces)
-    from ferkit.centerface import CenterFace
-    from ferkit.faces import FRAME_SCALE, BlazeFace, crop_square
-    from ferkit.recognizer import load
 
     options = {k: v for k, v in (("min_face", args.min_face),
                                  ("score_threshold", args.threshold)) if v is not None}
-    detector = {"blazeface": BlazeFace, "centerface": CenterFace}[args.detector](**options)
-    rec = load(args.model, detector=detector)
+    rec = load(args.model, detector=open_detector(args.detector, **options))
     rng = random.Random(args.seed)
     bgs, faces = backgrounds(args.backgrounds), face_files(args.faces)
     rows, false_faces, loose_boxes, times, originals, truth_labels = [], 0, 0, [], [], []

@@ -47,16 +47,16 @@ class Detector(Protocol):
 DETECTORS = ("blazeface", "centerface")
 
 
-def open_detector(name: str = "blazeface", *, threads: int | None = None,
-                  min_face: float | None = None) -> Detector:
+def open_detector(name: str = "blazeface", **options) -> Detector:
     """A shipped detector by name: "blazeface" (fast; the default) or "centerface" (finds
-    more small and unclear faces, ~1.5-2x slower)."""
+    more small and unclear faces, ~1.5-2x slower); options go to its constructor (threads,
+    min_face, score_threshold, ...)."""
     check_detector(name)
     if name == "centerface":
         from .centerface import CenterFace  # it builds on this module
 
-        return CenterFace(threads=threads, min_face=min_face)
-    return BlazeFace(threads=threads, min_face=min_face)
+        return CenterFace(**options)
+    return BlazeFace(**options)
 
 
 def check_detector(name: str) -> None:
