@@ -7,6 +7,8 @@
 classifier_batch1 / classifier_batched: the model alone on ONNX Runtime (per face);
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
   after warm-up, with each shipped detector;
+photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
+  decoded at the reduced size the detector needs), against a full decode alone;
 photos: faces found and labels on ../shared/photos;
 predict_cold: `ferkit predict PHOTO` from process start to printed answer (no torch import);
 folder_no_detect: `ferkit predict DIR --no-detect` on 1,000 FER2013 crops, end to end;
@@ -120,6 +122,15 @@ def main() -> None:
             emit(kind="group_photo", image=f"multi_face.jpg {image.width}x{image.height}",
                  detector=name, detect_ms=round(detect * 1e3, 1),
                  detect_classify_ms=round(full * 1e3, 1), faces=len(r.predict(rgb)), device=cpu)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "group_12mpx.jpg"
+        group.resize((4000, 3000), resample=3).save(path, quality=90)
+        decode = timed(lambda: open_image(path), 10)
+        file = timed(lambda: rec.predict(path), 10)
+        emit(kind="photo_file", image="multi_face.jpg 4000x3000 JPEG q90",
+             decode_full_ms=round(decode * 1e3, 1), predict_path_ms=round(file * 1e3, 1),
+             decoded_at=list(rec.read(path).size), faces=len(rec.predict(path)), device=cpu)
 
     for name in sorted(os.listdir(PHOTOS)):
         faces = rec.predict(PHOTOS / name)

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from .faces import (
     ASSETS,
+    DEFAULT_MIN_FACE,
     BlazeFace,
     Detection,
     check_min_face,
@@ -66,7 +67,7 @@ class CenterFace:
     def scales(self, width: int, height: int) -> list[float]:
         """Resize factors, fine to coarse: `min_face` becomes `smallest` pixels (never
         upsampled), then steps of `largest` until a face as big as the picture fits."""
-        min_face = self.min_face or 0.18 * min(width, height)
+        min_face = self.min_face or DEFAULT_MIN_FACE * min(width, height)
         scales = [min(self.smallest / min_face, 1.0)]
         while min(width, height) * scales[-1] > self.smallest * self.largest:
             scales.append(scales[-1] / self.largest)

@@ -25,6 +25,9 @@ from .images import rgb_to_gray
 
 ASSETS = Path(__file__).parent / "assets"
 BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
+# The smallest face a detector looks for unless told (min_face): this share of the image's
+# shorter side.
+DEFAULT_MIN_FACE = 0.18
 
 
 @dataclass
@@ -129,7 +132,7 @@ class BlazeFace:
         coarse = self.size / max(width, height)
         if not self.pyramid:
             return [coarse]
-        min_face = self.min_face or 0.18 * min(width, height)
+        min_face = self.min_face or DEFAULT_MIN_FACE * min(width, height)
         finest = min(self.smallest / min_face, 1.0)
         scales = [coarse]
         while scales[-1] * self.largest < finest:
@@ -223,8 +226,9 @@ def resized(image: Image.Image, scale: float) -> Image.Image:
     if scale >= 1.0:
         return image
     size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
-    # reducing_gap: a fast box reduction first; within 1.5x of the size, bilinear proper
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.5)
+    # reducing_gap: a fast box reduction by the whole factor first, then bilinear proper
+    # (within 1.5x instead: ~1.5x slower for the same recall on the scene benchmark)
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

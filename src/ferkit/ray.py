@@ -35,7 +35,6 @@ import ray
 import ray.data
 
 from .errors import FerkitError
-from .images import image_from_bytes, open_image
 from .predict import csv_row, expand_inputs, result_records, row_columns
 from .recognizer import Result, load
 
@@ -110,7 +109,8 @@ class ImageActor:
         results, images = [], []
         for path, blob in zip(paths, data, strict=True):
             try:
-                image = open_image(path) if blob is None else image_from_bytes(blob, path)
+                image = self.recognizer.read(path if blob is None else blob, path,
+                                             detect=self.detect)
                 images.append((len(results), image))
                 results.append(Result(path))
             except FerkitError as e:

@@ -9,17 +9,20 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .backends import Backend, open_backend
 from .calibration import apply_temperature
 from .errors import FerkitError
 from .faces import (
     CROP_SCALE,
+    DEFAULT_MIN_FACE,
     Detector,
     check_detector,
     check_min_face,
@@ -27,7 +30,15 @@ from .faces import (
     fer_crop,
     open_detector,
 )
-from .images import ImageInput, as_pil, to_gray, to_rgb
+from .images import (
+    ImageInput,
+    as_pil,
+    full_size,
+    image_from_bytes,
+    open_image,
+    to_gray,
+    to_rgb,
+)
 from .presets import eval_batch
 
 ASSETS = Path(__file__).parent / "assets"
@@ -117,17 +128,34 @@ class Recognizer:
             probs = (both[: len(batch)] + both[len(batch) :]) / 2
         return apply_temperature(probs, self.temperature)
 
+    def read(self, source: str | Path | bytes, name: str = "upload", *,
+             detect: bool = True) -> Image.Image:
+        """Decode an image file or its bytes for predict(). A big JPEG is decoded at 1/2-1/8
+        scale when faces are detected at their default smallest size (a share of the image):
+        the smallest face looked for stays >= 1.5x the classifier's input."""
+        min_side = None
+        if detect and getattr(self.detector, "min_face", 0) is None:
+            min_side = math.ceil(1.5 * self.img_size / DEFAULT_MIN_FACE)
+        if isinstance(source, bytes):
+            return image_from_bytes(source, name, min_side)
+        return open_image(source, min_side)
+
     def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False):
         """(boxes, detection scores, grey crops, (width, height)) for one image."""
         if not detect:
             gray = to_gray(as_pil(image, bgr=bgr))
             h, w = gray.shape
             return [(0, 0, w, h)], [None], [gray], (w, h)
+        if isinstance(image, (str, Path)):
+            image = self.read(image)
         rgb = to_rgb(image, bgr=bgr)
         h, w = rgb.shape[:2]
+        # boxes in the file's pixels when it was decoded reduced
+        fw, fh = full_size(image) if isinstance(image, Image.Image) else (w, h)
         dets = sorted(self.detector.detect(rgb), key=lambda d: d.box[0])  # left to right
         crops = [fer_crop(rgb, d.box, self.crop_scale) for d in dets]
-        return [clip_box(d.box, w, h) for d in dets], [d.score for d in dets], crops, (w, h)
+        boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
+        return boxes, [d.score for d in dets], crops, (fw, fh)
 
     def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
                 tta: bool | None = None) -> list[Face]:
@@ -171,6 +199,11 @@ class Recognizer:
                  score)
             for box, score, p in zip(boxes, scores, probs, strict=True)
         ]
+
+
+def _scaled(box, sx: float, sy: float) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    return x0 * sx, y0 * sy, x1 * sx, y1 * sy
 
 
 def bundled_model() -> Path:

@@ -32,7 +32,7 @@ from starlette.formparsers import MultiPartException
 
 from . import __version__
 from .errors import FerkitError
-from .images import CorruptImage, ImageTooLarge, NotAnImage, image_from_bytes
+from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
 from .predict import add_detector_args, result_dict
 from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, Recognizer, Result, load
 
@@ -110,11 +110,11 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
 
     def predict_bytes(data: bytes, name: str, detect: bool, tta: bool | None) -> dict:
         t0 = time.perf_counter()
-        image = image_from_bytes(data, name)
+        image = recognizer.read(data, name, detect=detect)
         t1 = time.perf_counter()
         faces = recognizer.predict(image, detect=detect, tta=tta)
         t2 = time.perf_counter()
-        out = result_dict(Result(name, faces, size=image.size))
+        out = result_dict(Result(name, faces, size=full_size(image)))
         out["timing_ms"] = {"decode": round((t1 - t0) * 1e3, 2),
                             "recognise": round((t2 - t1) * 1e3, 2)}
         return out
