@@ -175,7 +175,7 @@ class SlowRecognizer:
         self.real, self.gate = real, threading.Event()
         self.backend, self.config, self.classes = real.backend, real.config, real.classes
         self.img_size, self.tta, self.temperature = real.img_size, real.tta, real.temperature
-        self.detector = real.detector
+        self.detector, self.read = real.detector, real.read
 
     def predict(self, *args, **kw):
         self.gate.wait(30)
