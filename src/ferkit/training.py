@@ -443,7 +443,8 @@ def main(args: argparse.Namespace) -> nn.Module:
         print(
             f"ferkit {__version__}: training {args.arch} on {len(train_y)} images "
             f"({len(classes)} classes: {', '.join(classes)}), validating on {len(val_y)} "
-            f"from {val.root}; {device}" + (f" x{world}" if world > 1 else "")
+            f"from {val.root}; {device}"
+            + (f" x{world} ({dist.get_backend()})" if dist.is_initialized() else "")
             + (f"; resumed after epoch {run['epoch']}" + (f" step {run['step']}"
                if run["step"] else "") if resumed else ""),
             flush=True,
