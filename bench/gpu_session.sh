@@ -13,28 +13,28 @@ mkdir -p "$FERKIT_SHARED/weights" "$OUT"
 tar xJf work/fer2013.tar.xz -C "$FERKIT_SHARED"
 cp work/mobilenet_v2_imagenet_fp16.pth "$FERKIT_SHARED/weights/"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader \
-    | python -c 'import json, sys; print(json.dumps({"kind": "gpu", "name": sys.stdin.read().strip()}))' \
+    | python3 -c 'import json, sys; print(json.dumps({"kind": "gpu", "name": sys.stdin.read().strip()}))' \
     | tee "$OUT/bench.jsonl"
 
 # The fast-training numbers: step alone vs end to end at 224 and at the fast preset's size,
 # then time to 67%. SKIP_BENCH=1 leaves them out (a smoke run).
 if [ -z "${SKIP_BENCH:-}" ]; then
-    python bench/train_throughput.py --epochs 2 2>&1 | grep '^{' | tee -a "$OUT/bench.jsonl"
-    python bench/time_to_accuracy.py 2>&1 | grep '^{' | tee -a "$OUT/bench.jsonl"
+    python3 bench/train_throughput.py --epochs 2 2>&1 | grep '^{' | tee -a "$OUT/bench.jsonl"
+    python3 bench/time_to_accuracy.py 2>&1 | grep '^{' | tee -a "$OUT/bench.jsonl"
 fi
 
 # The shipped model's candidate (SHIPPED_FLAGS overrides the recipe's settings). A share of
 # train is held out (VAL_SPLIT, val_split.txt): it picks the checkpoint, so that PublicTest
 # stays a test, and it fits the temperature of the calibrated model (`ferkit calibrate`).
-python train.py --data "$FERKIT_SHARED/fer2013" --recipe fast --output-dir "$OUT/shipped" \
+python3 train.py --data "$FERKIT_SHARED/fer2013" --recipe fast --output-dir "$OUT/shipped" \
     --val-split "${VAL_SPLIT:-0.05}" --no-progress \
     --pretrained "$FERKIT_SHARED/weights/mobilenet_v2_imagenet_fp16.pth" \
     ${SHIPPED_FLAGS:---img-size 160 --epochs 30 --ema 0.999} 2>&1 | grep -v '^ ' | tail -40
-python -m ferkit export --model "$OUT/shipped/best_model.pth" --output work/uncalibrated.onnx \
+python3 -m ferkit export --model "$OUT/shipped/best_model.pth" --output work/uncalibrated.onnx \
     --fp16-weights --tta
-python -m ferkit calibrate --model work/uncalibrated.onnx --data "$FERKIT_SHARED/fer2013/train" \
+python3 -m ferkit calibrate --model work/uncalibrated.onnx --data "$FERKIT_SHARED/fer2013/train" \
     --files "$OUT/shipped/val_split.txt" --output "$OUT/shipped.onnx"
-python -m ferkit evaluate --model "$OUT/shipped.onnx" --data "$FERKIT_SHARED/fer2013/test" \
+python3 -m ferkit evaluate --model "$OUT/shipped.onnx" --data "$FERKIT_SHARED/fer2013/test" \
     --output-dir "$OUT/test"
 # At most 8 files come back from $OUT: bench.jsonl, shipped.onnx (calibrated: the temperature
 # and its report are in its metadata), shipped/{best_model.pth,metrics.json,
