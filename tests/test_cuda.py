@@ -156,6 +156,23 @@ def test_evaluation_on_cuda_equals_evaluation_on_the_cpu(cuda_run, data):
     assert len(gpu) == len(cpu) == 300
     assert (gpu == cpu).mean() >= 0.995
     assert (cpu == labels).mean() > 0.9
+    on_cuda = load(out / "best_model.pth", device="cuda")  # `ferkit evaluate --device cuda`
+    assert on_cuda.backend.device.type == "cuda"
+    assert (on_cuda.classify(grays).argmax(1) == cpu).mean() >= 0.995
+
+
+def test_ferkit_evaluate_uses_the_gpu_when_present_and_agrees_with_the_cpu(cuda_run, data,
+                                                                           tmp_path):
+    out, _ = cuda_run
+    metrics = {}
+    for device in ("auto", "cpu"):
+        r = run("-m", "ferkit", "evaluate", "--model", str(out / "best_model.pth"),
+                "--data", str(data / "test"), "--device", device,
+                "--output-dir", str(tmp_path / device), "--json", str(tmp_path / f"{device}.json"))
+        assert r.returncode == 0, r.stderr
+        metrics[device] = json.loads((tmp_path / f"{device}.json").read_text())
+    assert metrics["auto"]["device"] == "cuda" and metrics["cpu"]["device"] == "cpu"
+    assert abs(metrics["auto"]["accuracy"] - metrics["cpu"]["accuracy"]) <= 0.005
 
 
 def test_torchrun_with_nccl_trains_and_writes_one_checkpoint(data, tmp_path):

@@ -159,6 +159,23 @@ def test_evaluate_matches_classes_by_name_and_refuses_unknown_ones(tiny_checkpoi
     assert not (tmp_path / "e2").exists()
 
 
+def test_evaluate_runs_a_checkpoint_where_asked_and_refuses_a_device_it_cannot_use(
+        tiny_checkpoint, tiny_onnx, tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
+    common = ("--data", str(data / "test"), "--output-dir", str(tmp_path / "e"))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "cpu",
+               "--json", str(tmp_path / "m.json"), *common)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["device"] == "cpu"
+    assert_user_error(ferkit("evaluate", "--model", str(tiny_onnx), "--device", "cuda", *common),
+                      "is an ONNX model, which runs on the CPU")
+    assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "tpu9",
+                             *common), "--device 'tpu9' is not a device")
+    if not torch.cuda.is_available():
+        assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device",
+                                 "cuda", *common), "CUDA is not available here")
+
+
 def test_ema_saves_averaged_weights(tiny_data, tmp_path):
     def weights(out, *extra):
         train(tiny_data, out, "--img-size", "32", "--pretrained", "none", "--batch-size", "7",

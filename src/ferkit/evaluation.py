@@ -99,12 +99,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average with the mirrored face (default: the model's own setting)")
+    p.add_argument("--device", default="auto",
+                   help="where a .pth checkpoint runs: auto (CUDA when present), cpu, cuda, "
+                   "cuda:1 (.onnx models run on the CPU)")
     return p
 
 
 def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
-    recognizer = load(args.model, tta=args.tta)
+    recognizer = load(args.model, tta=args.tta, device=args.device)
     root = Path(args.data)
     faces, total, skipped = labelled_faces(args.data, recognizer.classes, files=args.files,
                                             split=args.split, labels=args.labels,
@@ -117,6 +120,7 @@ def main(args: argparse.Namespace) -> None:
               file=sys.stderr)
     metrics = compute_metrics(y_true, y_pred, recognizer.classes)
     metrics.update(model=str(args.model), data=str(root), tta=recognizer.tta,
+                   device=str(getattr(recognizer.backend, "device", "cpu")),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),
                    nll=negative_log_likelihood(probs, y_true),

@@ -223,7 +223,7 @@ def bundled_model() -> Path:
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
          detector: Detector | str | None = None, threads: int | None = None,
-         min_face: float | None = None) -> Recognizer:
+         min_face: float | None = None, device: str = "cpu") -> Recognizer:
     """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None.
 
     detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
@@ -232,10 +232,13 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     threads: ONNX Runtime threads per session, the classifier's and the detector's.
     min_face: the smallest face (box side, pixels) the detector looks for; default 18% of the
     image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
+    device: where a .pth checkpoint's classifier runs ("cpu", "cuda", "auto": CUDA when
+    present); .onnx models run on the CPU.
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
-    backend = open_backend(model if model is not None else bundled_model(), threads=threads)
+    backend = open_backend(model if model is not None else bundled_model(), threads=threads,
+                           device=device)
     return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)

@@ -28,6 +28,7 @@ from torch import nn
 
 from . import __version__, resume
 from .augment import EvalPreset, TrainPreset, mix
+from .backends.torch import torch_device
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .csvdata import is_csv, load_csv_split
 from .data import (
@@ -173,14 +174,7 @@ def setup_device(requested: str) -> tuple[torch.device, int, int]:
             torch.cuda.set_device(local)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         return torch.device(f"cuda:{local}" if use_cuda else "cpu"), rank, world
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu"), 0, 1
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise FerkitError(f"--device {requested}: CUDA is not available here; use --device cpu")
-    try:
-        return torch.device(requested), 0, 1
-    except RuntimeError as e:
-        raise FerkitError(f"--device {requested!r} is not a device ({e})") from e
+    return torch_device(requested), 0, 1
 
 
 def load_data(args, out: Path, master: bool) -> tuple[Split, Split]:

@@ -23,11 +23,16 @@ class Backend(Protocol):
         ...
 
 
-def open_backend(path: str | Path, threads: int | None = None) -> Backend:
+def open_backend(path: str | Path, threads: int | None = None, device: str = "cpu") -> Backend:
+    """device: where a PyTorch checkpoint runs ("auto": CUDA when present); ONNX models run
+    on the CPU."""
     path = Path(path)
     if not path.exists():
         raise FerkitError(f"no such model file: {path}")
     if path.suffix.lower() == ".onnx":
+        if device not in ("auto", "cpu"):
+            raise FerkitError(f"{path} is an ONNX model, which runs on the CPU; --device "
+                              f"{device} is for .pth checkpoints")
         from .onnx import OnnxBackend
 
         return OnnxBackend(path, threads=threads)
@@ -38,4 +43,4 @@ def open_backend(path: str | Path, threads: int | None = None) -> Backend:
             f"{path} is a PyTorch checkpoint, which needs `pip install 'ferkit[train]'`; "
             "or export it to ONNX with `ferkit export` on a machine that has PyTorch"
         ) from e
-    return TorchBackend(path, threads=threads)
+    return TorchBackend(path, threads=threads, device=device)

@@ -8,18 +8,33 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model
+from ..errors import FerkitError
+
+
+def torch_device(requested: str) -> torch.device:
+    """"auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...; FerkitError if unusable."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise FerkitError(f"--device {requested}: CUDA is not available here; use --device cpu")
+    try:
+        return torch.device(requested)
+    except RuntimeError as e:
+        raise FerkitError(f"--device {requested!r} is not a device ({e})") from e
 
 
 class TorchBackend:
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu"):
         self.path = Path(path)
         if threads:
             torch.set_num_threads(threads)
+        self.device = torch_device(device)
         self.model, self.config = load_model(self.path)
+        self.model.to(self.device)
 
     @torch.inference_mode()
     def run(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) == 0:
             return np.zeros((0, len(self.config["classes"])), np.float32)
-        logits = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-        return torch.softmax(logits.float(), dim=1).numpy()
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        return torch.softmax(self.model(x).float(), dim=1).cpu().numpy()
