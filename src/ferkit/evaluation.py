@@ -120,7 +120,7 @@ def main(args: argparse.Namespace) -> None:
               file=sys.stderr)
     metrics = compute_metrics(y_true, y_pred, recognizer.classes)
     metrics.update(model=str(args.model), data=str(root), tta=recognizer.tta,
-                   device=str(getattr(recognizer.backend, "device", "cpu")),
+                   device=str(recognizer.backend.device),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),
                    nll=negative_log_likelihood(probs, y_true),

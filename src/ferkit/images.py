@@ -70,11 +70,13 @@ def _decode(source, name, min_side: int | None = None) -> Image.Image:
                 if min_side and img.format == "JPEG" and min(full) >= 2 * min_side:
                     ratio = min_side / min(full)
                     img.draft(None, (math.ceil(full[0] * ratio), math.ceil(full[1] * ratio)))
-                turned = img.getexif().get(ORIENTATION) in (5, 6, 7, 8)
+                drafted = img.size != full
+                if drafted and img.getexif().get(ORIENTATION) in (5, 6, 7, 8):
+                    full = full[::-1]  # turned upright below
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)  # a copy costs as much as decoding
-                if img.size != (full[::-1] if turned else full):
-                    img.info["full_size"] = full[::-1] if turned else full
+                if drafted:
+                    img.info["full_size"] = full
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(f"{name} is too large to be a sane image ({e})") from e
     except UnidentifiedImageError as e:

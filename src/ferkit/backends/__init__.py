@@ -17,6 +17,7 @@ from ..errors import FerkitError
 class Backend(Protocol):
     config: dict  # arch, classes, img_size, ... as written by `ferkit train`
     path: Path
+    device: object  # where the model runs: "cpu", or a torch.device
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 [N, 1, H, W] in [0, 1] -> float32 [N, classes] probabilities."""

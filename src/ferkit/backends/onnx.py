@@ -14,6 +14,8 @@ METADATA_KEY = "ferkit"
 
 
 class OnnxBackend:
+    device = "cpu"  # ONNX Runtime's CPU provider
+
     def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
         opts = ort.SessionOptions()
