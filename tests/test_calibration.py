@@ -83,6 +83,9 @@ def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
                              "--output", str(out)), "held-out faces at least")
     assert_user_error(ferkit("calibrate", "--model", str(tiny_checkpoint), "--data", str(small),
                              "--output", str(out)), "expected an .onnx model")
+    for command, output in (("calibrate", "--output"), ("evaluate", "--output-dir")):
+        assert_user_error(ferkit(command, "--model", str(tiny_onnx), "--data", str(small),
+                                 output, str(out), "--batch-size", "0"), "--batch-size 0")
     csv = tmp_path / "fer2013.csv"
     csv.write_text("emotion,pixels,Usage\n")
     assert_user_error(ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(csv),

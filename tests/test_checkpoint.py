@@ -75,3 +75,11 @@ def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
             load_checkpoint(tmp_path / name)
         assert_user_error(run("predict.py", "--model", str(tmp_path / name), "x.jpg"), "refused")
     assert not target.exists()
+
+
+def test_a_file_that_is_no_pytorch_file_is_called_what_it_is(tmp_path):
+    (tmp_path / "notes.pth").write_text("not weights")
+    (tmp_path / "png.pth").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for name in ("notes.pth", "png.pth"):
+        with pytest.raises(FerkitError, match="not a file torch.save wrote"):
+            load_checkpoint(tmp_path / name)

@@ -4,7 +4,7 @@ from conftest import face_like
 from PIL import Image
 
 from ferkit.errors import FerkitError
-from ferkit.images import as_pil, open_image, to_gray
+from ferkit.images import as_pil, open_image, to_gray, to_rgb
 
 
 @pytest.fixture
@@ -82,3 +82,12 @@ def test_arrays_rgb_and_bgr_give_the_same_grey():
     assert to_gray(as_pil(np.full((3, 3), 0.5))).max() in (127, 128)  # floats in [0, 1]
     with pytest.raises(FerkitError, match="expected a path"):
         as_pil(42)
+
+
+@pytest.mark.parametrize("empty", [np.zeros((0, 0, 3), np.uint8), np.zeros((0, 5)),
+                                   Image.new("RGB", (0, 3))])
+def test_an_empty_image_is_a_user_error(empty):
+    with pytest.raises(FerkitError, match="empty image"):
+        to_rgb(empty)
+    with pytest.raises(FerkitError, match="empty image"):
+        as_pil(empty)

@@ -89,6 +89,8 @@ def test_prediction_errors(tiny_onnx, tmp_path, monkeypatch):
                       "not an image")
     assert_user_error(run("predict.py", "x.jpg", "--model", str(tmp_path / "m.pth")),
                       "no such model file")
+    assert_user_error(run("predict.py", str(tmp_path / "a.jpg"), "--model", str(tiny_onnx),
+                          "--batch-size", "0"), "--batch-size 0")
     big = tmp_path / "bomb.png"
     Image.new("L", (12000, 12000)).save(big)  # 144 Mpx: over Pillow's safety limit
     assert_user_error(run("predict.py", str(big), "--model", str(tiny_onnx)), "too large")

@@ -211,6 +211,8 @@ def test_cli_port_in_use_and_bad_options():
         r = ferkit("serve", "--port", str(s.getsockname()[1]))
     assert_user_error(r, "cannot listen on 127.0.0.1")
     assert_user_error(ferkit("serve", "--workers", "0"), "--workers must be >= 1")
+    for port in ("0", "65536"):
+        assert_user_error(ferkit("serve", "--port", port), "use a port number from 1 to 65535")
 
 
 def test_cli_warns_when_binding_every_network():

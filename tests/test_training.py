@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pytest
@@ -15,6 +16,7 @@ from conftest import (
     train,
 )
 
+from ferkit.errors import FerkitError
 from ferkit.models import build_model
 from ferkit.training import OUTPUTS, get_args_parser, resolve_recipe
 
@@ -30,6 +32,27 @@ def test_defaults_are_the_briefs():
     assert args.output_dir == "." and args.rotation > 0
     fast = resolve_recipe(get_args_parser().parse_args(["--recipe", "fast", "--epochs", "3"]))
     assert fast.epochs == 3 and fast.optimizer == "adamw" and fast.batch_size > 32
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--lr", "-1"], "--lr -1.0: the learning rate must be positive"),
+    (["--lr", "0"], "--lr 0.0"),
+    (["--weight-decay", "-0.1"], "--weight-decay"),
+    (["--label-smoothing", "1.5"], "--label-smoothing"),
+    (["--mixup", "-1"], "--mixup"),
+    (["--erasing", "2"], "--erasing"),
+    (["--ema", "1.5"], "--ema"),
+    (["--rotation", "-5"], "--rotation"),
+    (["--translate", "3"], "--translate"),
+    (["--min-scale", "1.2", "--max-scale", "1.1"], "below --min-scale"),
+    (["--recipe", "fast", "--min-scale", "0"], "--min-scale"),
+    (["--val-split", "1.5"], "between 0 and 1"),
+    (["--img-size", "8"], "too small"),
+    (["--batch-size", "1"], "--batch-size >= 2"),
+])
+def test_out_of_range_options_are_refused_before_any_work(flags, says):
+    with pytest.raises(FerkitError, match=re.escape(says)):
+        resolve_recipe(get_args_parser().parse_args(flags))
 
 
 def _fer_subset(root, per_class_train=30, per_class_test=10):
@@ -114,6 +137,7 @@ def test_dataset_errors_are_one_line_and_exit_2(tiny_data, tmp_path):
     make_dataset(tiny_data, splits=("train",))
     assert_user_error(go(tiny_data, "--pretrained", str(tmp_path / "w.pth")),
                       "no such weights file")
+    assert_user_error(go(tiny_data, "--lr", "-1"), "the learning rate must be positive")
     assert not (tmp_path / "o" / "best_model.pth").exists()
 
 

@@ -56,6 +56,9 @@ def test_video_errors(tiny_onnx, tmp_path):
     (tmp_path / "fake.mp4").write_text("not a video")
     assert_user_error(ferkit("video", str(tmp_path / "fake.mp4"), "--model", str(tiny_onnx)),
                       "not a video")
+    Image.new("RGB", (64, 48)).save(tmp_path / "photo.png")  # FFmpeg would "play" it
+    assert_user_error(ferkit("video", str(tmp_path / "photo.png"), "--model", str(tiny_onnx)),
+                      "is a still image, not a video")
     assert_user_error(ferkit("video", "--camera", "7", "--model", str(tiny_onnx)),
                       "cannot open camera 7")
     assert_user_error(ferkit("video", "--model", str(tiny_onnx)), "one of them")

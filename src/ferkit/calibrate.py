@@ -17,6 +17,7 @@ from .csvdata import is_csv
 from .errors import FerkitError
 from .evaluation import classify_all, labelled_faces
 from .onnx_config import read_model, write_model
+from .predict import check_batch_size
 from .recognizer import load
 
 MIN_FACES = 100
@@ -43,6 +44,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    check_batch_size(args.batch_size)
     if is_csv(args.data):
         raise FerkitError("calibrate reads image folders: a held-out val/ folder, or train/ "
                           "with --files val_split.txt from `ferkit train --val-split`")

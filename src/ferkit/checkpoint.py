@@ -40,6 +40,17 @@ def save_checkpoint(path: str | Path, model: FerNet, config: dict, **extra: Any)
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
+def _looks_like_torch_save(path: Path) -> bool:
+    """A zip archive (torch.save's format) or a raw pickle (its legacy one), so that any
+    other file is called what it is rather than a pickle refused for safety."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return True  # let torch.load's own error (permission denied, ...) speak
+    return head.startswith(b"PK") or head[:1] == b"\x80"
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint with weights_only=True (nothing pickled runs) and check its shape."""
     path = Path(path)
@@ -47,6 +58,8 @@ def load_checkpoint(path: str | Path) -> dict:
         raise FerkitError(f"no such checkpoint: {path}")
     if path.is_dir():
         raise FerkitError(f"{path} is a directory, expected a checkpoint file")
+    if not _looks_like_torch_save(path):
+        raise FerkitError(f"{path} is not a ferkit checkpoint: not a file torch.save wrote")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the error below says all a user needs

@@ -17,6 +17,7 @@ from .csvdata import USAGES, is_csv, load_csv_split
 from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
 from .images import open_image, to_gray
+from .predict import check_batch_size
 from .recognizer import load
 
 
@@ -107,6 +108,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
+    check_batch_size(args.batch_size)
     recognizer = load(args.model, tta=args.tta, device=args.device)
     root = Path(args.data)
     faces, total, skipped = labelled_faces(args.data, recognizer.classes, files=args.files,

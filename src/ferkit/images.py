@@ -115,7 +115,7 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
     photo through Pillow and back costs more than detecting its faces)."""
     if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
             and image.shape[2] == 3 and not bgr):
-        return image
+        return _not_empty(image)
     img = _eight_bit(as_pil(image, bgr=bgr))
     # convert() copies even an RGB image: 60 ms for a 12 Mpx photo here
     return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
@@ -131,9 +131,11 @@ def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
     if isinstance(image, (str, Path)):
         return open_image(image)
     if isinstance(image, Image.Image):
+        if 0 in image.size:
+            raise FerkitError(f"empty image ({image.width}x{image.height})")
         return image
     if isinstance(image, np.ndarray):
-        arr = image
+        arr = _not_empty(image)
         if arr.dtype != np.uint8:
             if np.issubdtype(arr.dtype, np.floating) and arr.max(initial=0) <= 1.0:
                 arr = arr * 255.0
@@ -151,3 +153,9 @@ def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
     raise FerkitError(
         f"expected a path, a PIL image or a numpy array, got {type(image).__name__}"
     )
+
+
+def _not_empty(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim >= 2 and 0 in arr.shape[:2]:
+        raise FerkitError(f"empty image array, shape {arr.shape}")
+    return arr

@@ -182,7 +182,13 @@ def result_dict(result: Result) -> dict:
             "faces": [f.to_dict() for f in result.faces]}
 
 
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise FerkitError(f"--batch-size {batch_size}: use 1 or more faces per call")
+
+
 def main(args: argparse.Namespace) -> int:
+    check_batch_size(args.batch_size)
     if args.ray is not None:
         return main_ray(args)
     recognizer = load(args.model, tta=args.tta, detector=args.detector,

@@ -144,6 +144,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+# Checked before any slow work, so that a typo is one line, not a traceback minutes later.
+OPTION_RANGES = [
+    ("val_split", lambda v: 0 <= v < 1, "use a fraction between 0 and 1"),
+    ("lr", lambda v: v > 0, "the learning rate must be positive"),
+    ("weight_decay", lambda v: v >= 0, "use 0 or more"),
+    ("warmup_epochs", lambda v: v >= 0, "use 0 or more"),
+    ("label_smoothing", lambda v: 0 <= v < 1, "use a value in [0, 1)"),
+    ("mixup", lambda v: v >= 0, "an alpha of 0 (off) or more"),
+    ("cutmix", lambda v: v >= 0, "an alpha of 0 (off) or more"),
+    ("erasing", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("translate", lambda v: 0 <= v < 1, "a fraction of the side in [0, 1)"),
+    ("min_scale", lambda v: v > 0, "the scale must be positive"),
+    ("max_scale", lambda v: v > 0, "the scale must be positive"),
+    ("rotation", lambda v: 0 <= v <= 180, "degrees in [0, 180]"),
+    ("ema", lambda v: 0 <= v < 1, "a decay in [0, 1), e.g. 0.999; 0 = off"),
+    ("unfreeze_last", lambda v: v >= 0, "use 0 or more"),
+    ("save_every", lambda v: v >= 0, "use 0 (each epoch) or more steps"),
+]
+
+
 def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
     """Fill every option left unset from the chosen recipe, then from DEFAULTS."""
     if args.recipe is None:
@@ -151,12 +171,17 @@ def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
     for key, value in {**RECIPES[args.recipe], **DEFAULTS}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    if not 0 <= args.val_split < 1:
-        raise FerkitError(f"--val-split {args.val_split}: use a fraction between 0 and 1")
     if args.img_size < 32:
         raise FerkitError(f"--img-size {args.img_size} is too small; use 32 or more")
     if args.epochs < 1 or args.batch_size < 2:
         raise FerkitError("--epochs must be >= 1 and --batch-size >= 2")
+    for option, ok, expected in OPTION_RANGES:
+        value = getattr(args, option)
+        if not ok(value):
+            flag = "--" + option.replace("_", "-")
+            raise FerkitError(f"{flag} {value}: {expected}")
+    if args.max_scale < args.min_scale:
+        raise FerkitError(f"--max-scale {args.max_scale} is below --min-scale {args.min_scale}")
     return args
 
 

@@ -122,12 +122,27 @@ def open_video(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise FerkitError(f"no such video file: {path}")
+    if is_still_image(path):
+        raise FerkitError(f"{path} is a still image, not a video")
     cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened() or not cap.read()[0]:
-        cap.release()
+    readable = cap.isOpened() and cap.read()[0]
+    cap.release()
+    if not readable:
         raise FerkitError(f"{path} is not a video OpenCV can read")
-    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-    return cap
+    # Opened anew rather than rewound: not every container seeks back to frame 0.
+    return cv2.VideoCapture(str(path))
+
+
+def is_still_image(path: Path) -> bool:
+    """An image Pillow reads with one frame (FFmpeg would play it as a 1-frame video, or not
+    at all); animated GIFs and WebPs stay videos."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return getattr(img, "n_frames", 1) == 1
+    except (UnidentifiedImageError, OSError):
+        return False
 
 
 def quiet_opencv() -> None:
