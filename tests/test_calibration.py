@@ -83,6 +83,8 @@ def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
                              "--output", str(out)), "held-out faces at least")
     assert_user_error(ferkit("calibrate", "--model", str(tiny_checkpoint), "--data", str(small),
                              "--output", str(out)), "expected an .onnx model")
+    assert_user_error(ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(small),
+                             "--output", str(out), "--plot", "r.txt"), "--plot r.txt: use")
     for command, output in (("calibrate", "--output"), ("evaluate", "--output-dir")):
         assert_user_error(ferkit(command, "--model", str(tiny_onnx), "--data", str(small),
                                  output, str(out), "--batch-size", "0"), "--batch-size 0")

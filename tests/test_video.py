@@ -44,8 +44,9 @@ def test_faces_keep_their_ids_and_outputs_are_written(clip, tiny_onnx, tmp_path)
 @requires_photos
 def test_every_k_frames(clip, tiny_onnx, tmp_path):
     r = ferkit("video", str(clip), "--model", str(tiny_onnx), "--every", "3",
-               "--output", str(tmp_path / "f.csv"))
+               "--output", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "t.svg"))
     assert r.returncode == 0, r.stderr
+    assert "<svg" in (tmp_path / "t.svg").read_text()[:1000]  # the format its name says
     rows = csv.DictReader((tmp_path / "f.csv").read_text().splitlines())
     assert {int(row["frame"]) for row in rows} == {0, 3, 6}
 
@@ -57,6 +58,11 @@ def test_video_errors(tiny_onnx, tmp_path):
     assert_user_error(ferkit("video", str(tmp_path / "fake.mp4"), "--model", str(tiny_onnx)),
                       "not a video")
     Image.new("RGB", (64, 48)).save(tmp_path / "photo.png")  # FFmpeg would "play" it
+    for flags, says in ((["--max-frames", "0"], "--max-frames must be 1 or more"),
+                        (["--plot", "t.txt"], "--plot t.txt: use a file name ending in .png"),
+                        (["--annotate", "a.png"], "--annotate a.png: use a file name ending")):
+        assert_user_error(ferkit("video", str(tmp_path / "photo.png"), "--model",
+                                 str(tiny_onnx), *flags), says)
     assert_user_error(ferkit("video", str(tmp_path / "photo.png"), "--model", str(tiny_onnx)),
                       "is a still image, not a video")
     assert_user_error(ferkit("video", "--camera", "7", "--model", str(tiny_onnx)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .atomic import check_figure_name
 from .calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -45,6 +46,7 @@ def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
     check_batch_size(args.batch_size)
+    check_figure_name("--plot", args.plot)
     if is_csv(args.data):
         raise FerkitError("calibrate reads image folders: a held-out val/ folder, or train/ "
                           "with --files val_split.txt from `ferkit train --val-split`")

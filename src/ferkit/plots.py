@@ -12,13 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .atomic import atomic_write  # noqa: E402
+from .atomic import save_figure  # noqa: E402
 from .calibration import ece_of_bins  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def plot_history(history: list[dict], path: str | Path) -> None:

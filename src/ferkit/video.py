@@ -19,9 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import check_figure_name
 from .errors import FerkitError
 from .predict import add_detector_args
 from .recognizer import Face, load
+
+# Containers OpenCV's mp4v writer can fill.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 @dataclass
@@ -226,8 +230,13 @@ def main(args: argparse.Namespace) -> int:
         raise FerkitError("`ferkit video` needs OpenCV: pip install 'ferkit[video]'") from e
     if args.every < 1:
         raise FerkitError("--every must be 1 or more")
-    if args.output and Path(args.output).suffix.lower() != ".csv":
-        raise FerkitError(f"--output {args.output}: use a .csv file name")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise FerkitError("--max-frames must be 1 or more")
+    for flag, path, suffixes in (("--output", args.output, (".csv",)),
+                                 ("--annotate", args.annotate, VIDEO_SUFFIXES)):
+        if path and Path(path).suffix.lower() not in suffixes:
+            raise FerkitError(f"{flag} {path}: use a file name ending in {', '.join(suffixes)}")
+    check_figure_name("--plot", args.plot)
     recognizer = load(args.model, tta=args.tta, detector=args.detector,
                       min_face=args.min_face)
     classes = recognizer.classes
@@ -330,7 +339,7 @@ def plot_timeline(tracks: list[Track], classes: list[str], path: str, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_write
+    from .atomic import save_figure
 
     shown = sorted(tracks, key=lambda t: -len(t.times))[:6] or [None]
     fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.6 * len(shown)), squeeze=False,
@@ -350,5 +359,7 @@ def plot_timeline(tracks: list[Track], classes: list[str], path: str, title: str
                bbox_to_anchor=(0.5, 0.995))
     fig.suptitle(title, y=1.02)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
