@@ -1,11 +1,14 @@
 import json
+import shutil
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from conftest import assert_user_error, face_like, ferkit
 from PIL import Image
 
+from ferkit.errors import FerkitError
 from ferkit.recognizer import load
 
 
@@ -49,3 +52,21 @@ def test_int8_export_errors(tiny_onnx, tmp_path):
     assert_user_error(ferkit("export", "--model", str(tiny_onnx), "--output", str(out),
                              "--int8", str(calib), "--tta"), "leave out")
     assert not out.exists()
+
+
+def test_export_refuses_to_overwrite_its_input_or_to_reexport_onnx(tiny_onnx, tmp_path):
+    from ferkit.export import get_args_parser, main
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(tiny_onnx, model)
+    calib = calibration_folder(tmp_path / "train")
+    for flags, says in (
+        (["--output", str(model), "--int8", str(calib)], "is the model being read"),
+        (["--output", str(tmp_path / "q.onnx"), "--int8", str(calib),
+          "--calibration-faces", "0"], "--calibration-faces must be 1 or more"),
+        (["--output", str(tmp_path / "q.onnx")], "is already ONNX"),
+    ):
+        with pytest.raises(FerkitError, match=says):
+            main(get_args_parser().parse_args(["--model", str(model), *flags]))
+    assert model.read_bytes() == tiny_onnx.read_bytes()
+    assert not (tmp_path / "q.onnx").exists()

@@ -98,8 +98,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    if Path(args.output).resolve() == Path(args.model).resolve():
+        raise FerkitError(f"--output {args.output} is the model being read: choose another name")
     if args.int8:
         return export_int8(args)
+    if Path(args.model).suffix.lower() == ".onnx":
+        raise FerkitError(f"{args.model} is already ONNX: export converts a .pth checkpoint "
+                          "(--int8 TRAIN_DIR quantises an ONNX model)")
     model, config = load_model(args.model)
     if args.tta is not None:
         config = {**config, "tta": args.tta}
@@ -119,6 +124,8 @@ def export_int8(args: argparse.Namespace) -> None:
 
     if args.fp16_weights or args.tta is not None:
         raise FerkitError("--int8 takes the model as it is: leave out --fp16-weights and --tta")
+    if args.calibration_faces < 1:
+        raise FerkitError("--calibration-faces must be 1 or more")
     faces = calibration_faces(args.int8, args.calibration_faces)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(args.model)
