@@ -210,7 +210,8 @@ def test_cli_port_in_use_and_bad_options():
         s.listen()
         r = ferkit("serve", "--port", str(s.getsockname()[1]))
     assert_user_error(r, "cannot listen on 127.0.0.1")
-    assert_user_error(ferkit("serve", "--workers", "0"), "--workers must be >= 1")
+    assert_user_error(ferkit("serve", "--workers", "0"), "--workers and --max-batch must be")
+    assert_user_error(ferkit("serve", "--max-batch", "0"), "--workers and --max-batch must be")
     for port in ("0", "65536"):
         assert_user_error(ferkit("serve", "--port", port), "use a port number from 1 to 65535")
 

@@ -278,8 +278,9 @@ def describe(recognizer: Recognizer) -> dict:
 def main(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.workers < 1 or args.queue < 0 or args.max_upload_mb <= 0:
-        raise FerkitError("--workers must be >= 1, --queue >= 0 and --max-upload-mb > 0")
+    if args.workers < 1 or args.queue < 0 or args.max_upload_mb <= 0 or args.max_batch < 1:
+        raise FerkitError("--workers and --max-batch must be >= 1, --queue >= 0 and "
+                          "--max-upload-mb > 0")
     if not 0 < args.port < 65536:
         raise FerkitError(f"--port {args.port}: use a port number from 1 to 65535")
     recognizer = load(args.model, threads=1, detector=args.detector, min_face=args.min_face)
