@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 
 test: $(VENV)/.train-installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 demo: $(VENV)/.inference-installed
 	$(BIN)/python predict.py photos/astronaut.png --show-all

@@ -135,7 +135,8 @@ def test_dataset_errors_are_one_line_and_exit_2(tiny_data, tmp_path):
         f.unlink()
     assert_user_error(go(tiny_data), "sad is empty")
     make_dataset(tiny_data, splits=("train",))
-    assert_user_error(go(tiny_data, "--pretrained", str(tmp_path / "w.pth")),
+    # the weights are checked before any data is read (a big dataset decodes for minutes)
+    assert_user_error(go(tmp_path / "missing", "--pretrained", str(tmp_path / "w.pth")),
                       "no such weights file")
     assert_user_error(go(tiny_data, "--lr", "-1"), "the learning rate must be positive")
     assert not (tmp_path / "o" / "best_model.pth").exists()

@@ -180,6 +180,10 @@ def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
         if not ok(value):
             flag = "--" + option.replace("_", "-")
             raise FerkitError(f"{flag} {value}: {expected}")
+    # a resumed run takes its weights from the checkpoint, not from --pretrained
+    if (not args.resume and args.pretrained not in ("imagenet", "none")
+            and not Path(args.pretrained).is_file()):
+        raise FerkitError(f"--pretrained: no such weights file: {args.pretrained}")
     if args.max_scale < args.min_scale:
         raise FerkitError(f"--max-scale {args.max_scale} is below --min-scale {args.min_scale}")
     return args
