@@ -8,6 +8,7 @@ from PIL import Image
 
 from ferkit.calibration import (
     apply_temperature,
+    calibration_error_floor,
     expected_calibration_error,
     fit_temperature,
     reliability,
@@ -40,6 +41,19 @@ def test_a_temperature_is_recovered_and_removes_the_calibration_error():
     assert fit_temperature(under, labels) == pytest.approx(1 / 1.6, rel=0.1)
 
 
+def test_the_noise_floor_is_what_a_calibrated_model_scores_and_shrinks_with_more_faces():
+    floors = []
+    for n in (500, 20000):
+        calibrated, labels = sampled(1.0, n=n, seed=n)
+        floor = calibration_error_floor(calibrated)
+        # a calibrated model's measured error is sampling noise, of the floor's size
+        assert 0.4 * floor < expected_calibration_error(calibrated, labels) < 2.5 * floor
+        floors.append(floor)
+    assert floors[0] > 3 * floors[1]  # ~1/sqrt(n)
+    over, labels = sampled(0.5, n=500, seed=500)
+    assert expected_calibration_error(over, labels) > 3 * calibration_error_floor(over)
+
+
 def test_reliability_bins_count_every_face_once():
     probs, labels = sampled(1.0, n=3000)
     bins = reliability(probs, labels, bins=10)
@@ -56,6 +70,7 @@ def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_pa
                str(out), "--plot", str(plot))
     assert r.returncode == 0, r.stderr
     assert "fitted on 140 faces" in r.stdout and plot.stat().st_size > 10_000
+    assert "from sampling noise alone" in r.stdout
     meta = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta()
     config = json.loads(meta.custom_metadata_map["ferkit"])
     temperature = config["temperature"]
@@ -73,6 +88,7 @@ def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_pa
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["temperature"] == pytest.approx(temperature)
     assert metrics["ece"] == pytest.approx(config["calibration"]["ece_after"], abs=1e-3)
+    assert 0 < metrics["ece_floor"] < 0.5 and "from sampling noise alone" in r.stdout
     assert (tmp_path / "eval" / "reliability.png").exists()
 
 

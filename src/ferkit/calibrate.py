@@ -9,6 +9,7 @@ from pathlib import Path
 from .atomic import check_figure_name
 from .calibration import (
     apply_temperature,
+    calibration_error_floor,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
@@ -64,6 +65,7 @@ def main(args: argparse.Namespace) -> None:
               "data": str(args.data), "tta": recognizer.tta,
               "ece_before": round(expected_calibration_error(probs, labels), 4),
               "ece_after": round(expected_calibration_error(after, labels), 4),
+              "ece_floor": round(calibration_error_floor(after), 4),
               "nll_before": round(negative_log_likelihood(probs, labels), 4),
               "nll_after": round(negative_log_likelihood(after, labels), 4)}
     digest = write_model(proto, {**config, "temperature": temperature, "calibration": report},
@@ -77,7 +79,8 @@ def main(args: argparse.Namespace) -> None:
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})")
     print(f"temperature {temperature:.3f} fitted on {len(labels)} faces: calibration error "
-          f"{report['ece_before']:.2%} -> {report['ece_after']:.2%}, NLL "
+          f"{report['ece_before']:.2%} -> {report['ece_after']:.2%} (~{report['ece_floor']:.1%} "
+          f"from sampling noise alone), NLL "
           f"{report['nll_before']:.3f} -> {report['nll_after']:.3f}")
     print(f"wrote {args.output} (sha256 {digest[:16]}…)" + (f" and {args.plot}" if args.plot
                                                             else ""))

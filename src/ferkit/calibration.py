@@ -52,6 +52,26 @@ def ece_of_bins(bins: list[dict]) -> float:
                      for b in bins if b["count"]))
 
 
+def calibration_error_floor(probs: np.ndarray, bins: int = BINS, draws: int = 200,
+                            seed: int = 0) -> float:
+    """The calibration error a perfectly calibrated model with these confidences would still
+    show on this many faces (each right with probability equal to its confidence), averaged
+    over `draws`: sampling noise, the floor below which a measured error means nothing."""
+    confidence = probs.max(axis=1)
+    if len(confidence) == 0:
+        return float("nan")
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)  # as reliability()
+    count = np.bincount(which, minlength=bins)
+    mean_confidence = np.bincount(which, confidence, minlength=bins) / np.maximum(count, 1)
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(draws):
+        right = rng.random(len(confidence)) < confidence
+        accuracy = np.bincount(which, right, minlength=bins) / np.maximum(count, 1)
+        errors.append(np.sum(count * np.abs(accuracy - mean_confidence)) / len(confidence))
+    return float(np.mean(errors))
+
+
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
 

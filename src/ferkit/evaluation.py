@@ -12,7 +12,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .atomic import atomic_write
-from .calibration import expected_calibration_error, negative_log_likelihood, reliability
+from .calibration import (
+    calibration_error_floor,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability,
+)
 from .csvdata import USAGES, is_csv, load_csv_split
 from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
@@ -125,6 +130,7 @@ def main(args: argparse.Namespace) -> None:
                    device=str(recognizer.backend.device),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),
+                   ece_floor=calibration_error_floor(probs),
                    nll=negative_log_likelihood(probs, y_true),
                    reliability=reliability(probs, y_true),
                    skipped_files=len(skipped), seconds=time.time() - start)
@@ -138,7 +144,7 @@ def main(args: argparse.Namespace) -> None:
         write_json(args.json, metrics)
     print(f"{args.model} on {name}: accuracy {metrics['accuracy']:.2%}, "
           f"macro-F1 {metrics['macro_f1']:.4f}, calibration error {metrics['ece']:.2%} "
-          f"({len(y_true)} images)\n")
+          f"(~{metrics['ece_floor']:.1%} from sampling noise alone), {len(y_true)} images\n")
     print(report)
     print(f"wrote {args.output_dir}/classification_report.txt, metrics.json, confusion_matrix.png,"
           " reliability.png"
