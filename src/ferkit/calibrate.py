@@ -79,8 +79,8 @@ def main(args: argparse.Namespace) -> None:
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})")
     print(f"temperature {temperature:.3f} fitted on {len(labels)} faces: calibration error "
-          f"{report['ece_before']:.2%} -> {report['ece_after']:.2%} (~{report['ece_floor']:.1%} "
-          f"from sampling noise alone), NLL "
+          f"{report['ece_before']:.2%} -> {report['ece_after']:.2%} (noise floor "
+          f"~{report['ece_floor']:.1%}), NLL "
           f"{report['nll_before']:.3f} -> {report['nll_after']:.3f}")
     print(f"wrote {args.output} (sha256 {digest[:16]}…)" + (f" and {args.plot}" if args.plot
                                                             else ""))

@@ -143,8 +143,8 @@ def main(args: argparse.Namespace) -> None:
     if args.json:
         write_json(args.json, metrics)
     print(f"{args.model} on {name}: accuracy {metrics['accuracy']:.2%}, "
-          f"macro-F1 {metrics['macro_f1']:.4f}, calibration error {metrics['ece']:.2%} "
-          f"(~{metrics['ece_floor']:.1%} from sampling noise alone), {len(y_true)} images\n")
+          f"macro-F1 {metrics['macro_f1']:.4f}, calibration error {metrics['ece']:.2%}, "
+          f"noise floor ~{metrics['ece_floor']:.1%} ({len(y_true)} images)\n")
     print(report)
     print(f"wrote {args.output_dir}/classification_report.txt, metrics.json, confusion_matrix.png,"
           " reliability.png"
