@@ -57,18 +57,14 @@ def calibration_error_floor(probs: np.ndarray, bins: int = BINS, draws: int = 20
     """The calibration error a perfectly calibrated model with these confidences would still
     show on this many faces (each right with probability equal to its confidence), averaged
     over `draws`: sampling noise, the floor below which a measured error means nothing."""
-    confidence = probs.max(axis=1)
-    if len(confidence) == 0:
+    if len(probs) == 0:
         return float("nan")
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)  # as reliability()
-    count = np.bincount(which, minlength=bins)
-    mean_confidence = np.bincount(which, confidence, minlength=bins) / np.maximum(count, 1)
+    predicted = probs.argmax(axis=1)
+    wrong = (predicted + 1) % probs.shape[1]  # any other class
     rng = np.random.default_rng(seed)
-    errors = []
-    for _ in range(draws):
-        right = rng.random(len(confidence)) < confidence
-        accuracy = np.bincount(which, right, minlength=bins) / np.maximum(count, 1)
-        errors.append(np.sum(count * np.abs(accuracy - mean_confidence)) / len(confidence))
+    errors = [expected_calibration_error(probs, np.where(rng.random(len(probs)) < probs.max(1),
+                                                         predicted, wrong), bins)
+              for _ in range(draws)]
     return float(np.mean(errors))
 
 
