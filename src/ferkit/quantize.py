@@ -77,7 +77,7 @@ def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]
         def get_next(self):
             return next(self.batches, None)
 
-    _fold_fp16_weights(proto)
+    fold_fp16_weights(proto)
     keep_fp32 = [n.name for n in proto.graph.node if n.op_type == "Conv"][:1]
     keep_fp32 += [n.name for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,9 +96,9 @@ def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]
                                    "int8_calibration_faces": len(faces)}, output)
 
 
-def _fold_fp16_weights(proto) -> None:
-    """Undo export's --fp16-weights (fp16 initialisers, each behind a Cast): the quantiser
-    needs the fp32 weights themselves."""
+def fold_fp16_weights(proto) -> None:
+    """Undo weights stored in fp16 (initialisers each behind a Cast: export's --fp16-weights,
+    the shipped CenterFace file), in place: the quantiser needs the fp32 weights themselves."""
     from onnx import TensorProto, numpy_helper
 
     graph = proto.graph

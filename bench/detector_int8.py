@@ -1,0 +1,147 @@
+"""Would int8 make the face detectors faster on this CPU? Quantises ferkit's two shipped
+detectors and compares each with the original: speed on the group photo, recall and false
+faces on scenes of the scene benchmark (bench/scenes.py).
+
+    python bench/detector_int8.py                   # both detectors, 100 scenes
+    python bench/detector_int8.py --detector centerface --scenes 400 --keep int8/
+
+Quantisation as for the classifier (ferkit/quantize.py): ONNX Runtime's static quantisation,
+QDQ, weights int8 per channel, activations uint8, calibrated on the inputs the detector
+itself gives its model (every pyramid level and second look) over other scenes than those
+scored. One JSON line per detector and precision: detect_ms (median over rounds that
+alternate the two, group photo 1000x667), recall at IoU >= 0.5 and false faces per scene,
+counted as bench/scenes.py counts them (detection only, nothing classified).
+"""
+
+import argparse
+import contextlib
+import io
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import FER, SHARED, device_name, emit, require
+from scenes import backgrounds, face_files, make_scene, score
+
+from ferkit.centerface import CENTERFACE
+from ferkit.faces import BLAZEFACE, DETECTORS, FRAME_SCALE, crop_square, open_detector
+from ferkit.images import open_image
+from ferkit.quantize import fold_fp16_weights
+
+MODELS = {"blazeface": BLAZEFACE, "centerface": CENTERFACE}
+
+
+class Recorder:
+    """Stands in for a detector's ONNX Runtime session and keeps every input it is given."""
+
+    def __init__(self, session):
+        self.session, self.feeds = session, []
+
+    def run(self, outputs, feeds):
+        self.feeds.append(feeds)
+        return self.session.run(outputs, feeds)
+
+
+def quantize(name: str, images: list[np.ndarray], output: Path) -> Path:
+    """An int8 copy of a shipped detector, calibrated on what it gives its model for `images`."""
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    detector = open_detector(name)
+    detector.session = recorder = Recorder(detector.session)
+    for rgb in images:
+        detector.detect(rgb)
+    # one picture per call: the pyramid's levels differ in size
+    feeds = iter([{k: v[i : i + 1] for k, v in f.items()} for f in recorder.feeds
+                  for i in range(len(next(iter(f.values()))))])
+
+    class Inputs(CalibrationDataReader):
+        def get_next(self):
+            return next(feeds, None)
+
+    proto = onnx.load(MODELS[name])
+    fold_fp16_weights(proto)
+    # per-channel DequantizeLinear needs opset 13; both converted detectors are older
+    proto = version_converter.convert_version(proto, 13)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
+        onnx.save(proto, fp32)
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrator's chatter
+            quantize_static(str(pre), str(output), Inputs(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)
+    return output
+
+
+def scenes(count: int, seed: int) -> list[tuple[np.ndarray, list]]:
+    """(scene, pasted face squares) pairs from the scene benchmark's generator."""
+    rng, bgs, faces = random.Random(seed), backgrounds(None), face_files(FER / "test")
+    return [(np.asarray(scene), boxes)
+            for scene, boxes, _, _ in (make_scene(rng, bgs, faces) for _ in range(count))]
+
+
+def recall_and_false(detector, scored) -> tuple[float, float]:
+    found = false = total = 0
+    for rgb, boxes in scored:
+        squares = [crop_square(d.box, FRAME_SCALE) for d in detector.detect(rgb)]
+        match, f, _ = score(boxes, squares)
+        found += sum(m is not None for m in match)
+        false += f
+        total += len(boxes)
+    return round(found / max(total, 1), 4), round(false / len(scored), 4)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--detector", choices=DETECTORS, action="append",
+                   help="one detector (default: both)")
+    p.add_argument("--scenes", type=int, default=100, help="scenes scored (seed 0)")
+    p.add_argument("--calibration", type=int, default=64, help="scenes calibrated on (seed 1)")
+    p.add_argument("--rounds", type=int, default=10, help="timing rounds, 10 calls each")
+    p.add_argument("--keep", type=Path, help="keep the int8 models in this folder")
+    args = p.parse_args()
+    require(FER / "test")
+    group = np.asarray(open_image(SHARED / "photos" / "multi_face.jpg").convert("RGB"))
+    photos = [np.asarray(open_image(f).convert("RGB"))
+              for f in sorted((SHARED / "photos").iterdir())]
+    calibration = photos + [rgb for rgb, _ in scenes(args.calibration, seed=1)]
+    scored = scenes(args.scenes, seed=0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in args.detector or DETECTORS:
+            int8 = quantize(name, calibration, folder / f"{name}_int8.onnx")
+            detectors = {"fp": open_detector(name), "int8": open_detector(name, model=int8)}
+            times = {k: [] for k in detectors}
+            for d in detectors.values():
+                d.detect(group)  # warm-up
+            for _ in range(args.rounds):  # alternate, so that a busy spell hits both
+                for k, d in detectors.items():
+                    for _ in range(10):
+                        t0 = time.perf_counter()
+                        d.detect(group)
+                        times[k].append(time.perf_counter() - t0)
+            for k, d in detectors.items():
+                recall, false = recall_and_false(d, scored)
+                emit(kind="detector_int8", detector=name, precision=k,
+                     detect_ms=round(statistics.median(times[k]) * 1e3, 2),
+                     faces_in_group_photo=len(d.detect(group)), scenes=len(scored),
+                     recall=recall, false_faces_per_image=false,
+                     size_mb=round(Path(MODELS[name] if k == "fp" else int8).stat().st_size
+                                   / 1e6, 2), device=device_name())
+
+
+if __name__ == "__main__":
+    main()
