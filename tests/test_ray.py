@@ -129,14 +129,16 @@ def clips(tmp_path_factory):
 @requires_photos
 def test_ray_video_rows_equal_ferkit_video_and_a_corrupt_file_is_a_row(clips, tmp_path):
     out, summary = tmp_path / "frames.csv", tmp_path / "summary.csv"
-    r = ferkit("video", str(clips), "--ray", "--every", "2", "--output", str(out),
-               "--summary", str(summary))
+    # smoothed, which only the frames of one video in one actor, in order, can do
+    r = ferkit("video", str(clips), "--ray", "--every", "2", "--smooth", "0.5", "--output",
+               str(out), "--summary", str(summary))
     assert r.returncode == 2, r.stderr  # the corrupt file
     assert "broken.mp4" in r.stderr and "not a video" in r.stderr
     remote = rows(out)
     for name in ("a.mp4", "b.mp4"):
         local = tmp_path / f"{name}.csv"
-        r = ferkit("video", str(clips / name), "--every", "2", "--output", str(local))
+        r = ferkit("video", str(clips / name), "--every", "2", "--smooth", "0.5", "--output",
+                   str(local))
         assert r.returncode == 0, r.stderr
         mine = [{k: v for k, v in row.items() if k != "file"} for row in remote
                 if row["file"].endswith(name)]
@@ -148,6 +150,7 @@ def test_ray_video_rows_equal_ferkit_video_and_a_corrupt_file_is_a_row(clips, tm
             assert [a[k] for k in ("x0", "y0", "x1", "y1")] == [b[k] for k in
                                                                 ("x0", "y0", "x1", "y1")]
             assert abs(float(a["time_s"]) - float(b["time_s"])) < 1e-3
+            assert abs(float(a["confidence"]) - float(b["confidence"])) < 1e-3
     per_face = rows(summary)
     assert len([row for row in per_face if row["file"].endswith("a.mp4")]) == 5
     assert [row["error"] for row in remote if row["file"].endswith("broken.mp4")] != [""]

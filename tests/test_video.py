@@ -5,6 +5,9 @@ import pytest
 from conftest import SHARED, assert_user_error, ferkit, requires_photos
 from PIL import Image
 
+from ferkit.recognizer import Face
+from ferkit.video import Track
+
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")
 
 
@@ -51,6 +54,40 @@ def test_every_k_frames(clip, tiny_onnx, tmp_path):
     assert {int(row["frame"]) for row in rows} == {0, 3, 6}
 
 
+def test_smoothing_steadies_a_flickering_face_and_follows_a_real_change():
+    classes = ["happy", "neutral"]
+
+    def face(happy: float) -> Face:
+        return Face((0, 0, 40, 40), {"happy": happy, "neutral": 1 - happy}, 0.9)
+
+    # 10 frames/s: mostly neutral with a happy blip every third frame, then happy from 2 s
+    seen = [face(0.6 if i % 3 == 2 else 0.35) for i in range(20)] + [face(0.9)] * 10
+    raw, steady = Track(1, (0, 0, 40, 40), 0), Track(2, (0, 0, 40, 40), 0)
+    raw_labels = [raw.observe(f, i / 10, classes).label for i, f in enumerate(seen)]
+    labels = [steady.observe(f, i / 10, classes, smooth=0.5).label for i, f in enumerate(seen)]
+    assert raw_labels[:20].count("happy") == 6  # the flicker smoothing is for
+    assert labels[:20] == ["neutral"] * 20
+    assert labels[21:] == ["happy"] * 9  # the change shows within 0.1 s
+    assert raw.probs[5] == [0.6, 0.4] and steady.probs[5][0] < 0.5
+    assert steady.labels["neutral"] >= 20  # the summary counts what was shown
+    # after a long gap the track's old state is forgotten
+    assert steady.observe(face(0.2), 10.0, classes, smooth=0.5).probs["happy"] == (
+        pytest.approx(0.2, abs=1e-6))
+
+
+@requires_photos
+def test_smooth_averages_each_face_over_time(clip, tmp_path):
+    spreads = []
+    for flags in ([], ["--smooth", "1"]):
+        out = tmp_path / f"f{len(flags)}.csv"
+        r = ferkit("video", str(clip), "--output", str(out), *flags)  # the bundled model
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(out.read_text().splitlines()))
+        spreads.append([np.std([float(row["happy"]) for row in rows if row["face_id"] == fid])
+                        for fid in "12345"])
+    assert all(s < r / 2 for s, r in zip(spreads[1], spreads[0], strict=True)), spreads
+
+
 def test_video_errors(tiny_onnx, tmp_path):
     assert_user_error(ferkit("video", str(tmp_path / "none.mp4"), "--model", str(tiny_onnx)),
                       "no such video file")
@@ -59,6 +96,7 @@ def test_video_errors(tiny_onnx, tmp_path):
                       "not a video")
     Image.new("RGB", (64, 48)).save(tmp_path / "photo.png")  # FFmpeg would "play" it
     for flags, says in ((["--max-frames", "0"], "--max-frames must be 1 or more"),
+                        (["--smooth", "-1"], "--smooth must be 0 (off) or more seconds"),
                         (["--plot", "t.txt"], "--plot t.txt: use a file name ending in .png"),
                         (["--annotate", "a.png"], "--annotate a.png: use a file name ending")):
         assert_user_error(ferkit("video", str(tmp_path / "photo.png"), "--model",

@@ -206,12 +206,13 @@ class VideoActor:
     tracked here, as `ferkit video` does) into rows, one per face per analysed frame."""
 
     def __init__(self, model: str | None, every: int, tta: bool | None, detector: str,
-                 min_face: float | None):
+                 min_face: float | None, smooth: float = 0.0):
         from .video import quiet_opencv
 
         quiet_opencv()
         self.recognizer = load(model, tta=tta, threads=1, detector=detector, min_face=min_face)
         self.every = every
+        self.smooth = smooth
 
     def __call__(self, batch: dict):
         rows = [row for path in batch["path"] for row in self.rows(str(path))]
@@ -228,7 +229,8 @@ class VideoActor:
             return [{**empty, "file": path, "error": str(e)}]
         rows = []
         try:
-            for frame in analyse(self.recognizer, cap, new_tracker(cap, self.every), self.every):
+            for frame in analyse(self.recognizer, cap, new_tracker(cap, self.every), self.every,
+                                 smooth=self.smooth):
                 if not frame.analysed:
                     continue
                 for face, fid in zip(frame.faces, frame.ids, strict=True):
@@ -250,14 +252,19 @@ def video_columns(classes: list[str]) -> list[str]:
 def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                    summary: str | None = None, model: str | None = None, every: int = 1,
                    tta: bool | None = None, detector: str = "blazeface",
-                   min_face: float | None = None, actors: int = 2, address: str | None = None,
-                   num_cpus: int | None = None, progress: bool = True) -> dict:
+                   min_face: float | None = None, smooth: float = 0.0, actors: int = 2,
+                   address: str | None = None, num_cpus: int | None = None,
+                   progress: bool = True) -> dict:
     """Faces over time in every video (files, folders, globs), one Ray actor task per file:
     rows (file, frame, time, face id, box, label, confidence, probabilities) written to
     `output`, and a summary per face per video (dominant expression, share of each) to
-    `summary`. Returns {"summary": rows, "errors": {file: error}}."""
+    `summary`. `smooth`: as `ferkit video --smooth`. Returns {"summary": rows, "errors":
+    {file: error}}."""
+    from .video import check_smooth
+
     if every < 1:
         raise FerkitError("every must be 1 or more")
+    check_smooth(smooth)
     start(address, num_cpus)
     _, paths = split_inputs(inputs, VIDEO_SUFFIXES)  # a missing file: an error row
     # checks the model, the detector's name and min_face here, before any actor starts
@@ -266,7 +273,8 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
     ds = _paths_dataset(paths, 1)
     ds = ds.map_batches(
         VideoActor, fn_constructor_kwargs=dict(model=model, every=every, tta=tta,
-                                               detector=detector, min_face=min_face),
+                                               detector=detector, min_face=min_face,
+                                               smooth=smooth),
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus, batch_size=1,
         batch_format="numpy")
     tracks: dict[tuple[str, int], dict] = {}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,21 @@ class Track:
     labels: Counter = field(default_factory=Counter)
     times: list[float] = field(default_factory=list)
     probs: list[list[float]] = field(default_factory=list)
+
+    def observe(self, face: Face, t: float, classes: list[str], smooth: float = 0.0) -> Face:
+        """Record the face seen at `t` seconds. With `smooth` > 0 its probabilities, and so its
+        label, become a moving average over the track, older frames weighing less by
+        exp(-age / smooth): an ambiguous face stops flickering between two labels."""
+        probs = [face.probs[c] for c in classes]
+        if smooth > 0 and self.probs:
+            keep = math.exp(-(t - self.times[-1]) / smooth)
+            probs = [keep * old + (1 - keep) * new
+                     for old, new in zip(self.probs[-1], probs, strict=True)]
+            face = replace(face, probs=dict(zip(classes, probs, strict=True)))
+        self.labels[face.label] += 1
+        self.times.append(t)
+        self.probs.append(probs)
+        return face
 
 
 class IouTracker:
@@ -93,6 +109,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams)")
+    p.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
+                   help="average each face's probabilities over about this many seconds, so "
+                        "that labels do not flicker (default 0: each frame on its own)")
     add_detector_args(p)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
@@ -169,10 +188,12 @@ class Frame:
 
 
 def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
-            max_frames: int | None = None) -> Iterator[Frame]:
+            max_frames: int | None = None, smooth: float = 0.0) -> Iterator[Frame]:
     """Every frame of an open capture, every `every`-th through detect -> crop -> classify;
-    faces get track ids and their tracks collect labels, times and probabilities. What
-    `ferkit video` and the Ray pipeline (ferkit.ray) both run."""
+    faces get track ids and their tracks collect labels, times and probabilities (averaged
+    over ~`smooth` seconds: Track.observe). What `ferkit video` and the Ray pipeline
+    (ferkit.ray) both run."""
+    check_smooth(smooth)
     fps = frame_rate(cap)
     classes = recognizer.classes
     faces, ids = [], []
@@ -187,11 +208,8 @@ def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
         if analysed:
             faces = recognizer.predict(rgb)
             ids = tracker.update(faces, number // every)
-            for face, fid in zip(faces, ids, strict=True):
-                track = tracker.tracks[fid - 1]
-                track.labels[face.label] += 1
-                track.times.append(t)
-                track.probs.append([face.probs[c] for c in classes])
+            faces = [tracker.tracks[fid - 1].observe(face, t, classes, smooth)
+                     for face, fid in zip(faces, ids, strict=True)]
         yield Frame(number, t, rgb, faces, ids, analysed)
         number += 1
 
@@ -206,6 +224,11 @@ def frame_rows(frame: Frame, classes: list[str]) -> list[list]:
             for face, fid in zip(frame.faces, frame.ids, strict=True)]
 
 
+def check_smooth(smooth: float, name: str = "smooth") -> None:
+    if not smooth >= 0:
+        raise FerkitError(f"{name} must be 0 (off) or more seconds, not {smooth}")
+
+
 def frame_rate(cap) -> float:
     """The capture's frames per second; 25 where the container does not say."""
     import cv2
@@ -218,6 +241,7 @@ def new_tracker(cap, every: int) -> IouTracker:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_smooth(args.smooth, "--smooth")
     if args.ray is not None:
         return main_ray(args)
     if len(args.input) > 1:
@@ -260,7 +284,8 @@ def main(args: argparse.Namespace) -> int:
         bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
                                        disable=not sys.stderr.isatty()))
         try:
-            for frame in analyse(recognizer, cap, tracker, args.every, args.max_frames):
+            for frame in analyse(recognizer, cap, tracker, args.every, args.max_frames,
+                                 args.smooth):
                 if rows and frame.analysed:
                     rows.writerows(frame_rows(frame, classes))
                 if args.annotate:
@@ -297,8 +322,8 @@ def main_ray(args: argparse.Namespace) -> int:
     with ferkit_ray.native_logs_to():
         done = ferkit_ray.predict_videos(
             args.input, args.output, summary=args.summary, model=args.model, every=args.every,
-            tta=args.tta, detector=args.detector, min_face=args.min_face, actors=args.actors,
-            address=args.ray or None,
+            tta=args.tta, detector=args.detector, min_face=args.min_face, smooth=args.smooth,
+            actors=args.actors, address=args.ray or None,
             progress=sys.stderr.isatty())
     for file, error in done["errors"].items():
         print(f"error: {file}: {error}", file=sys.stderr)
