@@ -142,3 +142,30 @@ def test_the_webcam_shows_happy_for_a_smiling_face(server, browser, tmp_path):
     browser.save_screenshot(str(tmp_path / "page.png"))
     browser.find_element(By.ID, "camera").click()
     assert "Start" in browser.find_element(By.ID, "camera").text
+
+
+STEADY_SCRIPT = """
+const face = (happy, x) => ({ box: [x, 0, x + 100, 100], label: happy > 0.5 ? "happy" : "neutral",
+                              confidence: Math.max(happy, 1 - happy),
+                              probs: { happy, neutral: 1 - happy } });
+const labels = [];
+// 5 frames/s: an unsure face, happy every third frame, beside a sure one
+for (let i = 0; i < 15; i++) {
+  const result = { faces: [face(i % 3 === 2 ? 0.6 : 0.35, 0), face(0.9, 300)] };
+  labels.push(window.ferkitSmooth(result, i * 200).faces.map((f) => f.label));
+}
+return labels;
+"""
+
+
+def test_steady_labels_average_each_webcam_face_over_time(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    steady = browser.execute_script(STEADY_SCRIPT)
+    assert [labels[0] for labels in steady] == ["neutral"] * 15, steady
+    assert [labels[1] for labels in steady] == ["happy"] * 15  # its neighbour's stay its own
+    browser.find_element(By.ID, "steady").click()  # off: each frame on its own
+    raw = browser.execute_script(STEADY_SCRIPT)
+    assert [labels[0] for labels in raw].count("happy") == 5, raw

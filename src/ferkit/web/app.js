@@ -7,9 +7,10 @@ const COLORS = { angry: "#e53935", contempt: "#6d4c41", disgust: "#43a047", fear
                  happy: "#f9a825", neutral: "#78909c", sad: "#1e88e5", surprise: "#fb8c00" };
 const FRAME_MS = 200;       // webcam: a frame every 200 ms at most ...
 const WINDOW_MS = 60_000;   // ... and the chart shows the last minute
+const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s ("steady")
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
-                stream: null, timer: null, history: [] };
+                stream: null, timer: null, history: [], tracks: [] };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], errors: 0 });
@@ -116,6 +117,38 @@ function drawChart(now) {
   }
 }
 
+function iou(a, b) {
+  const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy;
+  return union > 0 ? (ix * iy) / union : 0;
+}
+
+// A webcam frame's faces, each matched to the previous frame's face it overlaps most (IoU
+// >= 0.3), their probabilities averaged over ~SMOOTH_S seconds (older frames weigh
+// exp(-age / SMOOTH_S)), as `ferkit video --smooth` does: an unsure face does not flicker
+// between two labels. `t`: the frame's time in ms.
+function smooth(result, t) {
+  const previous = state.tracks, taken = new Set(), steady = $("steady").checked;
+  state.tracks = result.faces.map((face) => {
+    let match = -1, best = 0.3;
+    previous.forEach((p, i) => {
+      const overlap = iou(face.box, p.box);
+      if (!taken.has(i) && overlap >= best) [match, best] = [i, overlap];
+    });
+    if (match < 0 || !steady) return { box: face.box, probs: face.probs, t };
+    taken.add(match);
+    const old = previous[match], keep = Math.exp(-(t - old.t) / 1000 / SMOOTH_S);
+    const probs = Object.fromEntries(Object.entries(face.probs).map(
+      ([name, p]) => [name, keep * old.probs[name] + (1 - keep) * p]));
+    const label = Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
+    Object.assign(face, { probs, label, confidence: probs[label] });
+    return { box: face.box, probs, t };
+  });
+  return result;
+}
+window.ferkitSmooth = smooth;  // for the browser test
+
 function status(text) { $("status").textContent = text; }
 
 function fail(error) {
@@ -152,7 +185,7 @@ async function tick(video, canvas) {
   const started = performance.now();
   try {
     const blob = await grabFrame(video, canvas);
-    const result = await predict(blob, "image/jpeg");
+    const result = smooth(await predict(blob, "image/jpeg"), started);
     if (!state.stream) return;
     draw(canvas, result);
     showFaces(result);
@@ -188,6 +221,7 @@ async function toggleCamera() {
     fail(new Error(`no webcam: ${e.message}`));
     return;
   }
+  state.tracks = [];
   video.srcObject = state.stream;
   await video.play();
   stats.cameraStartedAt = performance.now();
