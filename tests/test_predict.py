@@ -87,6 +87,9 @@ def test_prediction_errors(tiny_onnx, tmp_path, monkeypatch):
     (tmp_path / "a.jpg").write_text("text")
     assert_user_error(run("predict.py", str(tmp_path / "a.jpg"), "--model", str(tiny_onnx)),
                       "not an image")
+    (tmp_path / "talk.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert_user_error(run("predict.py", str(tmp_path / "talk.mp4"), "--model", str(tiny_onnx)),
+                      f"(a video: `ferkit video {tmp_path / 'talk.mp4'}` analyses videos)")
     assert_user_error(run("predict.py", "x.jpg", "--model", str(tmp_path / "m.pth")),
                       "no such model file")
     assert_user_error(run("predict.py", str(tmp_path / "a.jpg"), "--model", str(tiny_onnx),

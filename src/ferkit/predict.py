@@ -182,6 +182,16 @@ def result_dict(result: Result) -> dict:
             "faces": [f.to_dict() for f in result.faces]}
 
 
+def read_error(result: Result) -> str:
+    """Why an input could not be read; a video file is pointed to `ferkit video`."""
+    from .video import VIDEO_SUFFIXES  # video.py builds on this module
+
+    path = Path(str(result.source))
+    if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+        return f"{result.error} (a video: `ferkit video {path}` analyses videos)"
+    return result.error
+
+
 def check_batch_size(batch_size: int) -> None:
     if batch_size < 1:
         raise FerkitError(f"--batch-size {batch_size}: use 1 or more faces per call")
@@ -211,8 +221,8 @@ def main(args: argparse.Namespace) -> int:
             seen += 1
             if result.error:
                 if single:
-                    raise FerkitError(result.error)
-                print(f"error: {result.error}", file=sys.stderr)
+                    raise FerkitError(read_error(result))
+                print(f"error: {read_error(result)}", file=sys.stderr)
                 failed += 1
             elif args.annotate:
                 annotate_path(result, recognizer.classes, args.annotate, single)
