@@ -7,6 +7,7 @@ from conftest import (
     assert_user_error,
     face_like,
     ferkit,
+    requires,
     requires_photos,
 )
 from PIL import Image
@@ -124,7 +125,7 @@ def _bundled_or_skip():
 
 
 @requires_photos
-@pytest.mark.skipif(not (SHARED / "fer2013").exists(), reason="needs ../shared/fer2013")
+@requires(SHARED / "fer2013")
 def test_detect_crop_classify_stays_within_3_points_of_the_original_crops():
     """FER2013 PublicTest faces, upscaled and placed in a real photo, classified through the
     detector must score (almost) as well as the original crops."""
