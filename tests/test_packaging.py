@@ -46,13 +46,14 @@ def test_pixi_and_pyproject_declare_the_same_packages_and_bounds():
             assert req[len(name):] == spec, f"{group}/{name}: {req} vs {spec}"
 
 
-def test_inference_profile_has_no_torch():
-    assert not {"torch", "torchvision"} & set(_pyproject()["inference"])
+def test_inference_and_evaluate_profiles_have_no_torch():
+    py = _pyproject()
+    assert not {"torch", "torchvision"} & (set(py["inference"]) | set(py["evaluate"]))
 
 
 def test_pixi_has_inference_and_train_environments_and_tasks():
     pixi, _ = _pixi()
-    assert {"inference", "train"} <= set(pixi["environments"])
+    assert {"inference", "evaluate", "train"} <= set(pixi["environments"])
     assert "train" in pixi["environments"]["train"]["features"]
     tasks = {**pixi.get("tasks", {}), **pixi["feature"]["train"].get("tasks", {})}
     assert {"train", "predict", "test"} <= set(tasks)

@@ -18,6 +18,7 @@ from .calibration import (
 from .csvdata import is_csv
 from .errors import FerkitError
 from .evaluation import classify_all, labelled_faces
+from .extras import require
 from .onnx_config import read_model, write_model
 from .predict import check_batch_size
 from .recognizer import load
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace) -> None:
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
     check_batch_size(args.batch_size)
     check_figure_name("--plot", args.plot)
+    require("`ferkit calibrate`", "onnx", *(("matplotlib", "seaborn") if args.plot else ()))
     if is_csv(args.data):
         raise FerkitError("calibrate reads image folders: a held-out val/ folder, or train/ "
                           "with --files val_split.txt from `ferkit train --val-split`")

@@ -12,6 +12,7 @@ import sys
 
 from . import __version__
 from .errors import FerkitError
+from .extras import explain
 
 # subcommand -> (module, one-line help); modules import lazily so `predict` never loads torch.
 COMMANDS = {
@@ -23,14 +24,8 @@ COMMANDS = {
     "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
     "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
 }
-# a missing module -> the extra that installs it
-EXTRAS = {
-    **dict.fromkeys(("torch", "torchvision", "seaborn", "sklearn", "onnx", "onnxscript"),
-                    "train"),
-    **dict.fromkeys(("fastapi", "uvicorn", "starlette", "multipart", "python_multipart"),
-                    "serve"),
-    "matplotlib": "train",
-}
+# commands whose own extra installs everything they need: a missing module names it
+HOME_EXTRAS = {"train": "train", "export": "train", "video": "video", "serve": "serve"}
 
 
 def _command_module(name: str):
@@ -38,12 +33,10 @@ def _command_module(name: str):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        missing = (e.name or "").split(".")[0]
-        if missing in EXTRAS:
-            raise FerkitError(
-                f"`ferkit {name}` needs {missing}: pip install 'ferkit[{EXTRAS[missing]}]'"
-            ) from e
-        raise
+        error = _missing_extra(name, e)
+        if error is None:
+            raise
+        raise error from e
 
 
 def run(command: str, argv: list[str] | None = None) -> int:
@@ -52,7 +45,7 @@ def run(command: str, argv: list[str] | None = None) -> int:
         module = _command_module(command)
         parser = module.get_args_parser(add_help=True)
         parser.prog = f"ferkit {command}" if command != "predict" else parser.prog
-        return _call(module, parser.parse_args(argv))
+        return _call(command, module, parser.parse_args(argv))
     except FerkitError as e:
         return _fail(e)
 
@@ -70,21 +63,30 @@ def main(argv: list[str] | None = None) -> int:
             parents = [_command_module(name).get_args_parser(add_help=False)] if own else []
             sub.add_parser(name, parents=parents, help=help_text, description=help_text)
         args = parser.parse_args(argv)
-        return _call(_command_module(args.command), args)
+        return _call(args.command, _command_module(args.command), args)
     except FerkitError as e:
         return _fail(e)
 
 
-def _call(module, args) -> int:
+def _call(command: str, module, args) -> int:
     try:
         result = module.main(args)  # training returns its model: not an exit status
         return result if isinstance(result, int) else 0
+    except ModuleNotFoundError as e:  # an extra imported where it is used
+        error = _missing_extra(command, e)
+        if error is None:
+            raise
+        return _fail(error)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     except OSError as e:  # an output folder that is read-only, a full disk, ...
         where = f"{e.filename}: " if e.filename else ""
         return _fail(FerkitError(f"cannot write {where}{e.strerror or e}"))
+
+
+def _missing_extra(command: str, e: ModuleNotFoundError) -> FerkitError | None:
+    return explain(f"`ferkit {command}`", e, HOME_EXTRAS.get(command))
 
 
 def _fail(e: FerkitError) -> int:

@@ -21,9 +21,13 @@ from .calibration import (
 from .csvdata import USAGES, is_csv, load_csv_split
 from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
+from .extras import require
 from .images import open_image, to_gray
 from .predict import check_batch_size
-from .recognizer import load
+from .recognizer import bundled_model, load
+
+# what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)
+REPORT_MODULES = ("sklearn", "matplotlib", "seaborn")
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
@@ -88,7 +92,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Evaluate a model on an image-folder split (DIR/<class>/*.jpg).",
         add_help=add_help,
     )
-    p.add_argument("--model", required=True, help="a .pth checkpoint or .onnx model")
+    p.add_argument("--model", help="a .pth checkpoint or .onnx model (default: the bundled model)")
     p.add_argument("--data", required=True,
                    help="a split folder (data/test), or FER2013's CSV with --split")
     p.add_argument("--split", default="PrivateTest", choices=USAGES,
@@ -113,8 +117,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     """Classify every image of a split exactly as `predict --no-detect` would, then report."""
+    require("`ferkit evaluate`", *REPORT_MODULES)
     check_batch_size(args.batch_size)
     recognizer = load(args.model, tta=args.tta, device=args.device)
+    model_name = Path(args.model).name if args.model else "the bundled model"
     root = Path(args.data)
     faces, total, skipped = labelled_faces(args.data, recognizer.classes, files=args.files,
                                             split=args.split, labels=args.labels,
@@ -126,7 +132,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})",
               file=sys.stderr)
     metrics = compute_metrics(y_true, y_pred, recognizer.classes)
-    metrics.update(model=str(args.model), data=str(root), tta=recognizer.tta,
+    metrics.update(model=str(args.model or bundled_model()), data=str(root), tta=recognizer.tta,
                    device=str(recognizer.backend.device),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),
@@ -135,14 +141,14 @@ def main(args: argparse.Namespace) -> None:
                    reliability=reliability(probs, y_true),
                    skipped_files=len(skipped), seconds=time.time() - start)
     name = f"{root.name} {args.split}" if is_csv(root) else root.name
-    report = write_reports(args.output_dir, metrics, f"{Path(args.model).name} on {name}")
+    report = write_reports(args.output_dir, metrics, f"{model_name} on {name}")
     from .plots import plot_reliability
 
     plot_reliability({"": metrics["reliability"]}, Path(args.output_dir) / "reliability.png",
-                     f"{Path(args.model).name} on {name}")
+                     f"{model_name} on {name}")
     if args.json:
         write_json(args.json, metrics)
-    print(f"{args.model} on {name}: accuracy {metrics['accuracy']:.2%}, "
+    print(f"{args.model or model_name} on {name}: accuracy {metrics['accuracy']:.2%}, "
           f"macro-F1 {metrics['macro_f1']:.4f}, calibration error {metrics['ece']:.2%}, "
           f"noise floor ~{metrics['ece_floor']:.1%} ({len(y_true)} images)\n")
     print(report)

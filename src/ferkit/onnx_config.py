@@ -1,5 +1,5 @@
 """Reading and rewriting the ferkit config that an exported ONNX model carries in its
-metadata (needs the `onnx` package: the train extra)."""
+metadata (needs the `onnx` package: the evaluate or train extra)."""
 
 from __future__ import annotations
 
