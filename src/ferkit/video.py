@@ -113,7 +113,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="average each face's probabilities over about this many seconds, so "
                         "that labels do not flicker (default 0: each frame on its own)")
     add_detector_args(p)
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average with the mirrored face (default: the model's own setting)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="one Ray actor task per video file (files, folders, globs): a local "
                         "Ray, or the cluster at ADDRESS ('auto'); needs --output")
