@@ -91,6 +91,13 @@ def ferkit(*args: str, **kw) -> subprocess.CompletedProcess:
     return run("-m", "ferkit", *args, **kw)
 
 
+def ferkit_without(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`ferkit ARGS` in a Python where `module` cannot be imported (as if not installed)."""
+    code = (f"import sys; sys.modules[{module!r}] = None; from ferkit.cli import main; "
+            f"sys.exit(main({list(args)!r}))")
+    return run("-c", code)
+
+
 def assert_user_error(r: subprocess.CompletedProcess, fragment: str) -> None:
     """Exit status 2, one `error:` line naming the problem, no traceback."""
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)

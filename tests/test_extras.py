@@ -5,18 +5,11 @@ import types
 from importlib.metadata import packages_distributions
 
 import pytest
-from conftest import ROOT, assert_user_error, ferkit, run
+from conftest import ROOT, assert_user_error, ferkit, ferkit_without
 
 from ferkit import cli
 from ferkit.extras import EXTRAS
 from ferkit.recognizer import bundled_model
-
-
-def ferkit_without(module: str, *args: str):
-    """`ferkit ARGS` in a Python where `module` cannot be imported (as if not installed)."""
-    code = (f"import sys; sys.modules[{module!r}] = None; from ferkit.cli import main; "
-            f"sys.exit(main({list(args)!r}))")
-    return run("-c", code)
 
 
 def test_evaluate_without_scikit_learn_names_the_evaluate_extra(tiny_data, tmp_path):
@@ -30,6 +23,17 @@ def test_calibrate_without_onnx_names_the_evaluate_extra(tiny_data, tmp_path):
     r = ferkit_without("onnx", "calibrate", "--model", str(bundled_model()), "--data",
                        str(tiny_data / "test"), "--output", str(tmp_path / "c.onnx"))
     assert_user_error(r, "`ferkit calibrate` needs onnx: pip install 'ferkit[evaluate]'")
+
+
+def test_export_int8_without_sympy_and_export_without_torch_name_their_extras(tiny_data,
+                                                                             tmp_path):
+    out = str(tmp_path / "q.onnx")
+    r = ferkit_without("sympy", "export", "--model", str(bundled_model()), "--output", out,
+                       "--int8", str(tiny_data / "train"))
+    assert_user_error(r, "`ferkit export --int8` needs sympy: pip install 'ferkit[evaluate]'")
+    r = ferkit_without("torch", "export", "--model", str(tmp_path / "best_model.pth"),
+                       "--output", out)
+    assert_user_error(r, "`ferkit export` needs torch: pip install 'ferkit[train]'")
 
 
 def test_train_without_torch_names_the_train_extra(tiny_data):

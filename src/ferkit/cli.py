@@ -25,7 +25,7 @@ COMMANDS = {
     "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
 }
 # commands whose own extra installs everything they need: a missing module names it
-HOME_EXTRAS = {"train": "train", "export": "train", "video": "video", "serve": "serve"}
+HOME_EXTRAS = {"train": "train", "video": "video", "serve": "serve"}
 
 
 def _command_module(name: str):

@@ -1,4 +1,7 @@
-"""`ferkit export`: a checkpoint as an ONNX model that carries its own metadata."""
+"""`ferkit export`: a checkpoint as an ONNX model that carries its own metadata.
+
+PyTorch is imported where a checkpoint is read, so that `--int8` on an .onnx model runs
+without it (the evaluate extra)."""
 
 from __future__ import annotations
 
@@ -6,27 +9,17 @@ import argparse
 import hashlib
 import warnings
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_write
-from .checkpoint import load_model
 from .errors import FerkitError
+from .extras import require
 from .onnx_config import set_config
 
+if TYPE_CHECKING:
+    from torch import nn
+
 OPSET = 17
-
-
-class WithSoftmax(nn.Module):
-    """The exported graph outputs probabilities, so every backend returns the same thing."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
 
 
 def halve_weights(proto) -> None:
@@ -53,6 +46,17 @@ def export_onnx(model: nn.Module, config: dict, output: str | Path,
                 fp16_weights: bool = False) -> str:
     """Write `model` to `output` as ONNX (dynamic batch, config in the metadata); its sha256."""
     import onnx
+    import torch
+
+    class WithSoftmax(torch.nn.Module):
+        """The graph outputs probabilities, so every backend returns the same thing."""
+
+        def __init__(self, model: nn.Module):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.model(x), dim=1)
 
     size = config["img_size"]
     dummy = torch.rand(2, 1, size, size)
@@ -105,6 +109,9 @@ def main(args: argparse.Namespace) -> None:
     if Path(args.model).suffix.lower() == ".onnx":
         raise FerkitError(f"{args.model} is already ONNX: export converts a .pth checkpoint "
                           "(--int8 TRAIN_DIR quantises an ONNX model)")
+    require("`ferkit export`", "torch", "onnx")
+    from .checkpoint import load_model
+
     model, config = load_model(args.model)
     if args.tta is not None:
         config = {**config, "tta": args.tta}
@@ -126,10 +133,14 @@ def export_int8(args: argparse.Namespace) -> None:
         raise FerkitError("--int8 takes the model as it is: leave out --fp16-weights and --tta")
     if args.calibration_faces < 1:
         raise FerkitError("--calibration-faces must be 1 or more")
+    source = Path(args.model)
+    from_checkpoint = source.suffix.lower() != ".onnx"
+    require("`ferkit export --int8`", "onnx", "sympy", *(("torch",) if from_checkpoint else ()))
     faces = calibration_faces(args.int8, args.calibration_faces)
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(args.model)
-        if source.suffix.lower() != ".onnx":
+        if from_checkpoint:
+            from .checkpoint import load_model
+
             model, config = load_model(args.model)
             source = Path(tmp) / "fp32.onnx"
             export_onnx(model, config, source)

@@ -9,7 +9,7 @@ from .errors import FerkitError
 # a module -> the smallest extra that installs it
 EXTRAS = {
     **dict.fromkeys(("torch", "torchvision", "onnxscript"), "train"),
-    **dict.fromkeys(("sklearn", "matplotlib", "seaborn", "onnx"), "evaluate"),
+    **dict.fromkeys(("sklearn", "matplotlib", "seaborn", "onnx", "sympy"), "evaluate"),
     "cv2": "video",
     **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart"), "serve"),
     **dict.fromkeys(("ray", "pyarrow"), "ray"),

@@ -6,7 +6,7 @@ percentile of each activation over the calibration faces (on the bundled model, 
 99.9th 67.51%, 99.99th 67.90%, 99.995th 67.73%, 99.999th 67.46%, entropy 67.07%; fp 68.18%).
 The first convolution (it sees the raw pixels) and the head's two Linear layers stay in fp32:
 quantising them cost most of the accuracy for little speed. Needs the `onnx` package (the
-train extra).
+evaluate or train extra).
 """
 
 from __future__ import annotations
