@@ -1,6 +1,8 @@
+import json
+
 import numpy as np
 import pytest
-from conftest import face_like
+from conftest import ROOT, face_like, ferkit
 from PIL import Image
 
 from ferkit.errors import FerkitError
@@ -43,6 +45,19 @@ def test_exif_orientation_is_applied(tmp_path):
     out = to_gray(open_image(path))
     assert out.shape == (80, 40)
     assert out[:10].mean() > 200  # the band is now at the top
+
+
+def test_a_phone_heic_photo_is_read_upright_like_its_png():
+    """tests/data/astronaut_sideways.heic: photos/astronaut.png stored a quarter turn round
+    with EXIF orientation 6, as a phone held sideways saves it (made with pillow-heif 1.8.1,
+    quality 50)."""
+    r = ferkit("predict", str(ROOT / "tests" / "data" / "astronaut_sideways.heic"),
+               str(ROOT / "photos" / "astronaut.png"), "--json")
+    assert r.returncode == 0, r.stderr
+    heic, png = (json.loads(line) for line in r.stdout.splitlines())
+    assert heic["size"] == png["size"] and len(heic["faces"]) == 1
+    assert heic["faces"][0]["label"] == png["faces"][0]["label"] == "happy"
+    assert np.abs(np.subtract(heic["faces"][0]["box"], png["faces"][0]["box"])).max() <= 3
 
 
 def test_transparent_margins_become_white_not_black():

@@ -82,6 +82,9 @@ def test_raw_image_body_options_and_no_face(client, recognizer):
     expected = recognizer.predict(ASTRONAUT, tta=True)[0].probs
     assert tta == pytest.approx(expected, abs=1e-5)
     assert tta != raw["faces"][0]["probs"]
+    heic = (ROOT / "tests" / "data" / "astronaut_sideways.heic").read_bytes()
+    phone = client.post("/predict", content=heic, headers={"Content-Type": "image/heic"})
+    assert phone.status_code == 200 and phone.json()["faces"][0]["label"] == "happy"
     blank = upload(client, png(Image.new("RGB", (200, 200), "gray"))).json()
     assert blank["faces"] == []
 

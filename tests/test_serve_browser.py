@@ -120,6 +120,12 @@ def test_upload_shows_the_face_and_its_expression(server, browser):
     bars = browser.find_elements(By.CSS_SELECTOR, ".face .bar")
     assert len(bars) == 7
     assert "astronaut.png: 1 face(s)" in browser.find_element(By.ID, "status").text
+    # a phone's HEIC: the server reads it; Chromium cannot show it, so the boxes go on grey
+    browser.find_element(By.ID, "file").send_keys(
+        str((ROOT / "tests" / "data" / "astronaut_sideways.heic").resolve()))
+    wait(browser, "document.getElementById('status').textContent.includes('sideways.heic: 1')")
+    assert face_labels(browser)[0].startswith("Face 1: HAPPY")
+    assert "cannot show the photo itself" in browser.find_element(By.ID, "status").text
 
 
 def test_the_webcam_shows_happy_for_a_smiling_face(server, browser, tmp_path):

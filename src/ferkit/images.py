@@ -1,9 +1,11 @@
-"""Reading images the way users hand them to us: any file Pillow opens, PIL images, arrays."""
+"""Reading images the way users hand them to us: any file Pillow opens (and HEIC), PIL images,
+arrays."""
 
 from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
 from pathlib import Path
 
@@ -62,6 +64,37 @@ def full_size(image: Image.Image) -> tuple[int, int]:
 
 
 def _decode(source, name, min_side: int | None = None) -> Image.Image:
+    heif_known = _heif_registered
+    try:
+        return _decode_once(source, name, min_side)
+    except NotAnImage:
+        if heif_known or not _read_heif_too():
+            raise
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        return _decode_once(source, name, min_side)
+
+
+_heif_registered = False
+_HEIF_LOCK = threading.Lock()
+
+
+def _read_heif_too() -> bool:
+    """Teach Pillow HEIC/HEIF (phone photos) through pi-heif, the first time Pillow fails to
+    identify a file (importing it costs ~0.1 s that most runs never need); False if absent."""
+    global _heif_registered
+    with _HEIF_LOCK:
+        if not _heif_registered:
+            try:
+                import pi_heif
+            except ImportError:
+                return False
+            pi_heif.register_heif_opener()  # it also turns the photo upright
+            _heif_registered = True
+    return True
+
+
+def _decode_once(source, name, min_side: int | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -21,7 +21,7 @@ from .recognizer import Face, Result, load
 RULE = "=" * 50
 BAR_WIDTH = 50
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm",
-                  ".ppm", ".jfif"}
+                  ".ppm", ".jfif", ".heic", ".heif", ".avif"}
 
 
 def add_detector_args(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,12 @@ function draw(image, result) {
   const [w, h] = result.size;
   view.width = w;
   view.height = h;
-  ctx.drawImage(image, 0, 0, w, h);
+  if (image) {
+    ctx.drawImage(image, 0, 0, w, h);
+  } else {
+    ctx.fillStyle = "#cfd8dc";
+    ctx.fillRect(0, 0, w, h);
+  }
   const line = Math.max(2, Math.round(Math.min(w, h) / 200));
   ctx.font = `600 ${Math.max(14, Math.round(h / 28))}px system-ui, sans-serif`;
   result.faces.forEach((face, i) => {
@@ -162,11 +167,14 @@ async function analyseFile(file) {
   try {
     const form = new FormData();
     form.append("file", file, file.name);
-    const [result, image] = await Promise.all([predict(form), createImageBitmap(file)]);
+    // the server reads formats some browsers cannot show (HEIC in Chrome): boxes on grey then
+    const [result, image] = await Promise.all([predict(form),
+                                               createImageBitmap(file).catch(() => null)]);
     draw(image, result);
     showFaces(result);
     remember(result);
-    status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms`);
+    status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms` +
+           (image ? "" : " (this browser cannot show the photo itself)"));
   } catch (e) {
     fail(e);
   }
