@@ -48,9 +48,9 @@ def test_exif_orientation_is_applied(tmp_path):
 
 
 def test_a_phone_heic_photo_is_read_upright_like_its_png():
-    """tests/data/astronaut_sideways.heic: photos/astronaut.png stored a quarter turn round
-    with EXIF orientation 6, as a phone held sideways saves it (made with pillow-heif 1.8.1,
-    quality 50)."""
+    """tests/data/astronaut_sideways.heic: photos/astronaut.png coded a quarter turn round,
+    the turn back recorded as HEIF's irot and EXIF orientation 6, as a phone held sideways
+    saves it (made with pillow-heif 1.8.1, quality 50)."""
     r = ferkit("predict", str(ROOT / "tests" / "data" / "astronaut_sideways.heic"),
                str(ROOT / "photos" / "astronaut.png"), "--json")
     assert r.returncode == 0, r.stderr
