@@ -14,7 +14,7 @@ EXTRAS = {
     **dict.fromkeys(("fastapi", "uvicorn", "multipart", "python_multipart"), "serve"),
     **dict.fromkeys(("ray", "pyarrow"), "ray"),
 }
-# the names people know where the module's is not it
+# what to call a module whose package has another name
 PACKAGES = {"sklearn": "scikit-learn", "cv2": "OpenCV", "multipart": "python-multipart",
             "python_multipart": "python-multipart"}
 
