@@ -3,9 +3,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_user_error, face_like, ferkit, run
+from conftest import ROOT, assert_user_error, face_like, ferkit, run
 from PIL import Image
 
+from ferkit.errors import FerkitError
 from ferkit.predict import format_face
 from ferkit.recognizer import Face, load
 
@@ -123,3 +124,20 @@ def test_an_empty_folder_or_a_glob_matching_nothing_is_said(tiny_onnx, tmp_path)
     assert r.returncode == 2 and "error: no image files in" in r.stderr, r.stderr
     r = ferkit("predict", str(tmp_path / "*.png"), "--model", str(tiny_onnx))
     assert r.returncode == 2 and "error: nothing matches" in r.stderr, r.stderr
+
+
+def test_the_api_takes_an_image_files_bytes_or_binary_file_object(tmp_path):
+    rec = load()
+    path = ROOT / "photos" / "astronaut.png"
+    expected = rec.predict(path)
+    assert len(expected) == 1
+    with open(path, "rb") as f:
+        assert rec.predict(f) == expected
+    assert rec.predict(path.read_bytes()) == expected
+    assert rec.predict(bytearray(path.read_bytes()), detect=False)[0].box == (0, 0, 512, 512)
+    results = list(rec.predict_many([path.read_bytes(), b"not an image"]))
+    assert results[0].faces == expected and "image bytes is not an image" in results[1].error
+    text = tmp_path / "t.txt"
+    text.write_text("hello")
+    with open(text) as f, pytest.raises(FerkitError, match="open the file with 'rb'"):
+        rec.predict(f)

@@ -8,13 +8,15 @@ import math
 import threading
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import FerkitError
 
-ImageInput = str | Path | Image.Image | np.ndarray
+# a path, an encoded file's bytes or binary file object (an upload), a decoded image
+ImageInput = str | Path | bytes | BinaryIO | Image.Image | np.ndarray
 ORIENTATION = 0x0112  # the EXIF tag
 
 # Pillow warns at Image.MAX_IMAGE_PIXELS (~89 Mpx) and raises at twice that; open_image
@@ -159,10 +161,25 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
+def encoded(image: ImageInput) -> tuple[bytes, str] | None:
+    """(bytes, name) of an image given as its file's bytes or as a binary file object (an
+    upload, open(path, "rb")); None for the other kinds of input."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image), "image bytes"
+    if hasattr(image, "read"):
+        data = image.read()
+        if not isinstance(data, bytes):
+            raise FerkitError("expected a binary file object: open the file with 'rb'")
+        return data, str(getattr(image, "name", "image file"))
+    return None
+
+
 def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
-    """A path, PIL image or numpy array (HxW, HxWx3 RGB, or BGR when `bgr`) as a PIL image."""
+    """Any ImageInput (arrays HxW, HxWx3 RGB, or BGR when `bgr`) as a PIL image."""
     if isinstance(image, (str, Path)):
         return open_image(image)
+    if (file := encoded(image)) is not None:
+        return image_from_bytes(*file)
     if isinstance(image, Image.Image):
         if 0 in image.size:
             raise FerkitError(f"empty image ({image.width}x{image.height})")
@@ -184,7 +201,8 @@ def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
             return Image.fromarray(np.ascontiguousarray(arr), "RGB")
         raise FerkitError(f"expected an HxW or HxWx3 image array, got shape {arr.shape}")
     raise FerkitError(
-        f"expected a path, a PIL image or a numpy array, got {type(image).__name__}"
+        f"expected a path, image bytes, a binary file, a PIL image or a numpy array, got "
+        f"{type(image).__name__}"
     )
 
 

@@ -33,6 +33,7 @@ from .faces import (
 from .images import (
     ImageInput,
     as_pil,
+    encoded,
     full_size,
     image_from_bytes,
     open_image,
@@ -148,6 +149,8 @@ class Recognizer:
             return [(0, 0, w, h)], [None], [gray], (w, h)
         if isinstance(image, (str, Path)):
             image = self.read(image)
+        elif (file := encoded(image)) is not None:
+            image = self.read(*file)
         rgb = to_rgb(image, bgr=bgr)
         h, w = rgb.shape[:2]
         # boxes in the file's pixels when it was decoded reduced
@@ -159,9 +162,9 @@ class Recognizer:
 
     def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
                 tta: bool | None = None) -> list[Face]:
-        """Every face in `image` (a path, a PIL image, or a numpy array: RGB, or BGR with
-        bgr=True), left to right; [] when there is none. detect=False treats the whole image
-        as one face crop, as FER2013's images are."""
+        """Every face in `image` (a path, the file's bytes or a binary file object, a PIL
+        image, or a numpy array: RGB, or BGR with bgr=True), left to right; [] when there is
+        none. detect=False treats the whole image as one face crop, as FER2013's images are."""
         boxes, scores, crops, _ = self.find_faces(image, detect=detect, bgr=bgr)
         return self._faces(boxes, scores, self.classify(crops, tta))
 
