@@ -1,8 +1,13 @@
 import csv
+import http.server
+import io
+import socket
+import socketserver
+import threading
 
 import numpy as np
 import pytest
-from conftest import SHARED, assert_user_error, ferkit, requires_photos
+from conftest import ROOT, SHARED, assert_user_error, ferkit, requires_photos
 from PIL import Image
 
 from ferkit.recognizer import Face
@@ -106,3 +111,58 @@ def test_video_errors(tiny_onnx, tmp_path):
     assert_user_error(ferkit("video", "--camera", "7", "--model", str(tiny_onnx)),
                       "cannot open camera 7")
     assert_user_error(ferkit("video", "--model", str(tiny_onnx)), "one of them")
+
+
+@pytest.fixture
+def mjpeg_stream():
+    """An IP camera on 127.0.0.1: 10 JPEG frames of the astronaut panning, as MJPEG over HTTP
+    (multipart/x-mixed-replace), then the connection ends. Yields its port."""
+    astronaut = np.asarray(Image.open(ROOT / "photos" / "astronaut.png").convert("RGB"))
+    frames = []
+    for i in range(10):
+        buf = io.BytesIO()
+        Image.fromarray(np.roll(astronaut, 3 * i, axis=1)).save(buf, "JPEG", quality=85)
+        frames.append(buf.getvalue())
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpeg in frames:
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                 b"%d\r\n\r\n%s\r\n" % (len(jpeg), jpeg))
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_network_stream_is_read_like_a_file_and_its_password_never_shown(mjpeg_stream,
+                                                                         tmp_path):
+    url = f"http://viewer:s3cret@127.0.0.1:{mjpeg_stream}/video"
+    r = ferkit("video", url, "--output", str(tmp_path / "f.csv"))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
+    assert [int(row["frame"]) for row in rows] == list(range(10))
+    assert {row["face_id"] for row in rows} == {"1"} and {row["label"] for row in rows} == {
+        "happy"}
+    assert "10 frames" in r.stdout and "viewer:***@127.0.0.1" in r.stdout
+    assert "s3cret" not in r.stdout + r.stderr
+
+
+def test_a_stream_that_does_not_answer_is_one_line(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert_user_error(ferkit("video", f"rtsp://admin:pw@127.0.0.1:{port}/live"),
+                      f"cannot open the stream rtsp://admin:***@127.0.0.1:{port}/live")
+    assert_user_error(ferkit("video", "--ray", "--output", str(tmp_path / "o.csv"),
+                             "rtsp://camera/live"), "a live stream is read without --ray")

@@ -1,4 +1,5 @@
-"""`ferkit video`: faces and expressions over time in a video file or a webcam stream.
+"""`ferkit video`: faces and expressions over time in a video file, a webcam or a network
+stream (an IP camera's rtsp:// or http:// URL).
 
 Every K-th frame goes through detect -> crop -> classify; faces keep an id across frames by
 box overlap (a small IoU tracker); the summary gives each face's dominant expression and its
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from .recognizer import Face, load
 
 # Containers OpenCV's mp4v writer can fill.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+# URL schemes FFmpeg reads live video from (IP cameras, streaming servers)
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
+STREAM_TIMEOUT_MS = 10_000  # to connect, and between two frames
 
 
 @dataclass
@@ -101,14 +106,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 add_help=add_help)
     # fmt: off
     p.add_argument("input", nargs="*",
-                   help="a video file (anything OpenCV/FFmpeg reads); several with --ray")
+                   help="a video file (anything OpenCV/FFmpeg reads) or a stream URL "
+                   "(rtsp://, http://: an IP camera); several files with --ray")
     p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
     p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
     p.add_argument("--annotate", metavar="OUT.mp4", help="write the video with boxes and labels")
     p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams, streams)")
     p.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
                    help="average each face's probabilities over about this many seconds, so "
                         "that labels do not flicker (default 0: each frame on its own)")
@@ -136,7 +142,35 @@ def open_capture(args):
         if not cap.isOpened():
             raise FerkitError(f"cannot open camera {args.camera}")
         return cap, f"camera {args.camera}"
+    if is_stream(args.input):
+        return open_stream(args.input), shown_url(args.input)
     return open_video(args.input), str(args.input)
+
+
+def is_stream(source: str | Path) -> bool:
+    return urlsplit(str(source)).scheme.lower() in STREAM_SCHEMES
+
+
+def shown_url(url: str) -> str:
+    """The URL without the password it may carry (rtsp://user:pass@camera/...)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def open_stream(url: str):
+    """An OpenCV capture of a live stream; it never rewinds, so it is not probed first."""
+    import cv2
+
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG,
+                           [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                            cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+    if not cap.isOpened():
+        raise FerkitError(f"cannot open the stream {shown_url(url)} (no answer, or not video "
+                          "FFmpeg reads)")
+    return cap
 
 
 def open_video(path: str | Path):
@@ -267,7 +301,8 @@ def main(args: argparse.Namespace) -> int:
     classes = recognizer.classes
     cap, name = open_capture(args)
     fps = frame_rate(cap)
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    total = total if total > 0 else None  # a stream does not say (or says -2^63)
     tracker = new_tracker(cap, args.every)
     from tqdm import tqdm
 
@@ -316,6 +351,8 @@ def main_ray(args: argparse.Namespace) -> int:
     if args.camera is not None or args.annotate or args.plot or args.max_frames:
         raise FerkitError("--ray writes --output and --summary; --camera, --annotate, --plot "
                           "and --max-frames are local")
+    if any(is_stream(i) for i in args.input):
+        raise FerkitError("--ray reads video files; a live stream is read without --ray")
     try:
         from . import ray as ferkit_ray
     except ImportError as e:
