@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SHARED, assert_user_error, ferkit, requires_photos
 from PIL import Image
 
-from ferkit.recognizer import Face
+from ferkit.recognizer import Face, load
 from ferkit.video import Track
 
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")
@@ -166,3 +166,17 @@ def test_a_stream_that_does_not_answer_is_one_line(tmp_path):
                       f"cannot open the stream rtsp://admin:***@127.0.0.1:{port}/live")
     assert_user_error(ferkit("video", "--ray", "--output", str(tmp_path / "o.csv"),
                              "rtsp://camera/live"), "a live stream is read without --ray")
+
+
+def test_a_phone_video_with_rotation_metadata_is_read_upright(tmp_path):
+    """tests/data/astronaut_phone_rotated.mp4: photos/astronaut.png at 256 px coded a quarter
+    turn round, with a display rotation of -90 in the MP4 (as a phone held upright records;
+    1 s, 10 fps, H.264, made with FFmpeg 9). Read sideways, the face would be SAD."""
+    r = ferkit("video", str(ROOT / "tests" / "data" / "astronaut_phone_rotated.mp4"),
+               "--output", str(tmp_path / "f.csv"))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
+    assert len(rows) == 10 and {row["label"] for row in rows} == {"happy"}
+    box = [int(rows[0][k]) for k in ("x0", "y0", "x1", "y1")]
+    upright = [v / 2 for v in load().predict(ROOT / "photos" / "astronaut.png")[0].box]
+    assert np.abs(np.subtract(box, upright)).max() <= 6, (box, upright)
