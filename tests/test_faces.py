@@ -12,7 +12,7 @@ from conftest import (
 )
 from PIL import Image
 
-from ferkit.faces import BlazeFace, Detection, fer_crop
+from ferkit.faces import BlazeFace, Detection, fer_crop, weighted_nms
 from ferkit.recognizer import load
 
 
@@ -45,6 +45,29 @@ def test_a_face_is_found_where_it_is_put(detector):
         (det,) = detector.detect(np.asarray(canvas))
         cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
         assert abs(cx - (x + 130)) < 40 and abs(cy - (y + 130)) < 40
+
+
+def test_nms_averages_one_levels_boxes_and_drops_another_levels_looser_ones():
+    kps = np.zeros((6, 2))
+    fine = [Detection((208, 72, 313, 177), 0.86, kps), Detection((210, 74, 311, 175), 0.64, kps)]
+    # the whole-image level's boxes around the same face: 1.6-1.9x larger, less sure
+    coarse = [Detection((171, 44, 357, 229), 0.63, kps), Detection((166, 53, 357, 244), 0.61,
+                                                                   kps)]
+    (face,) = weighted_nms(fine + coarse, 0.3)
+    expected = (np.array(fine[0].box) * 0.86 + np.array(fine[1].box) * 0.64) / 1.5
+    assert np.abs(np.array(face.box) - expected).max() < 1e-6 and face.score == 0.86
+
+
+@requires_photos
+def test_a_colour_photo_is_boxed_as_tightly_as_its_grey_copy(detector):
+    """In colour the whole-image pass also finds the group photo's larger faces, boxed
+    loosely; those boxes must not widen the finer level's (they made one box 1.42x wider)."""
+    rgb = Image.open(PHOTOS / "multi_face.jpg").convert("RGB")
+    colour = sorted(d.box for d in detector.detect(np.asarray(rgb)))
+    grey = sorted(d.box for d in detector.detect(np.asarray(rgb.convert("L").convert("RGB"))))
+    assert len(colour) == len(grey) == 5
+    for c, g in zip(colour, grey, strict=True):
+        assert 0.85 < (c[2] - c[0]) / (g[2] - g[0]) < 1.2, (c, g)
 
 
 def test_crop_is_square_centred_and_padded_at_edges():

@@ -242,18 +242,24 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inter / (area_a + area_b - inter + 1e-9), inter / (np.minimum(area_a, area_b) + 1e-9)
 
 
+SAME_SIZE = 1.25  # boxes of one face from one pyramid level; larger or smaller: another level
+
+
 def weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
-    """MediaPipe's blending NMS: detections of one face (IoU above the threshold) are
-    averaged, weighted by score. A box mostly inside a better one, or around it (a part of
-    the face, or the face with its surroundings, seen at another pyramid level) is dropped,
-    not blended: averaging the two would give a box that fits neither."""
+    """MediaPipe's blending NMS: detections of one face from one pyramid level (IoU above the
+    threshold, sides within SAME_SIZE) are averaged, weighted by score. A box of another
+    size that overlaps as much, or lies mostly inside a better one or around it (a part of
+    the face, or the face with its surroundings, seen at another level), is dropped, not
+    blended: averaging the two would give a box that fits neither."""
     dets = sorted(dets, key=lambda d: -d.score)
     boxes = np.array([d.box for d in dets]).reshape(-1, 4)
     remaining = np.arange(len(dets))
     merged = []
+    sides = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
     while len(remaining):
         iou, inside = _overlaps(boxes[remaining[0]], boxes[remaining])
-        group = remaining[iou > threshold]
+        alike = np.abs(np.log(sides[remaining] / sides[remaining[0]])) < np.log(SAME_SIZE)
+        group = remaining[(iou > threshold) & alike]
         weights = np.array([dets[i].score for i in group])[:, None]
         box = (boxes[group] * weights).sum(0) / weights.sum()
         kps = sum(dets[i].keypoints * dets[i].score for i in group) / weights.sum()
