@@ -56,6 +56,8 @@ def test_nms_averages_one_levels_boxes_and_drops_another_levels_looser_ones():
     (face,) = weighted_nms(fine + coarse, 0.3)
     expected = (np.array(fine[0].box) * 0.86 + np.array(fine[1].box) * 0.64) / 1.5
     assert np.abs(np.array(face.box) - expected).max() < 1e-6 and face.score == 0.86
+    flat = Detection((10, 10, 10, 20), 0.9, kps)  # no width: it overlaps nothing, even itself
+    assert [d.box for d in weighted_nms([flat, *fine], 0.3)] == [flat.box, face.box]
 
 
 @requires_photos

@@ -255,16 +255,19 @@ def weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
     boxes = np.array([d.box for d in dets]).reshape(-1, 4)
     remaining = np.arange(len(dets))
     merged = []
-    sides = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    sides = np.sqrt(np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+                               1e-9))
     while len(remaining):
         iou, inside = _overlaps(boxes[remaining[0]], boxes[remaining])
+        same = iou > threshold
+        same[0] = True  # the best box is its own group, even a degenerate one
         alike = np.abs(np.log(sides[remaining] / sides[remaining[0]])) < np.log(SAME_SIZE)
-        group = remaining[(iou > threshold) & alike]
+        group = remaining[same & alike]
         weights = np.array([dets[i].score for i in group])[:, None]
         box = (boxes[group] * weights).sum(0) / weights.sum()
         kps = sum(dets[i].keypoints * dets[i].score for i in group) / weights.sum()
         merged.append(Detection(tuple(float(v) for v in box), dets[group[0]].score, kps))
-        remaining = remaining[~((iou > threshold) | (inside > 0.65))]
+        remaining = remaining[~(same | (inside > 0.65))]
     return merged
 
 
