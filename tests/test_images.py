@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -47,12 +48,14 @@ def test_exif_orientation_is_applied(tmp_path):
     assert out[:10].mean() > 200  # the band is now at the top
 
 
-def test_a_phone_heic_photo_is_read_upright_like_its_png():
+def test_a_phone_heic_photo_is_read_upright_like_its_png(tmp_path):
     """tests/data/astronaut_sideways.heic: photos/astronaut.png coded a quarter turn round,
     the turn back recorded as HEIF's irot and EXIF orientation 6, as a phone held sideways
-    saves it (made with pillow-heif 1.8.1, quality 50)."""
-    r = ferkit("predict", str(ROOT / "tests" / "data" / "astronaut_sideways.heic"),
-               str(ROOT / "photos" / "astronaut.png"), "--json")
+    saves it (made with pillow-heif 1.8.1, quality 50). Given in a folder: found there too."""
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "astronaut_sideways.heic", phone / "IMG_0001.HEIC")
+    r = ferkit("predict", str(phone), str(ROOT / "photos" / "astronaut.png"), "--json")
     assert r.returncode == 0, r.stderr
     heic, png = (json.loads(line) for line in r.stdout.splitlines())
     assert heic["size"] == png["size"] and len(heic["faces"]) == 1
