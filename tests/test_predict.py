@@ -1,5 +1,8 @@
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -141,3 +144,26 @@ def test_the_api_takes_an_image_files_bytes_or_binary_file_object(tmp_path):
     text.write_text("hello")
     with open(text) as f, pytest.raises(FerkitError, match="open the file with 'rb'"):
         rec.predict(f)
+
+
+def test_an_image_piped_in_is_read_with_a_dash(tmp_path):
+    def piped(data: bytes, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ferkit", "predict", *args], input=data,
+                              capture_output=True, env={**os.environ,
+                                                        "PYTHONPATH": str(ROOT / "src")})
+
+    astronaut = ROOT / "photos" / "astronaut.png"
+    r = piped(astronaut.read_bytes(), "-", "--json", "--annotate", str(tmp_path / "a.png"),
+              "--output", str(tmp_path / "f.csv"))
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["image"] == "-" and answer["faces"][0]["label"] == "happy"
+    assert tuple(answer["faces"][0]["box"]) == load().predict(astronaut)[0].box
+    assert Image.open(tmp_path / "a.png").size == (512, 512)  # drawn from the piped bytes
+    assert (tmp_path / "f.csv").read_text().splitlines()[1].startswith("-,1,")
+    for data, args, says in ((b"", ["-"], "error: - is empty"),
+                             (astronaut.read_bytes(), ["-", str(astronaut)], "goes alone"),
+                             (astronaut.read_bytes(), ["-", "--ray", "--output", "o.csv"],
+                              "read without --ray")):
+        r = piped(data, *args)
+        assert r.returncode == 2 and says in r.stderr.decode(), r.stderr

@@ -165,7 +165,7 @@ def encoded(image: ImageInput) -> tuple[bytes, str] | None:
     """(bytes, name) of an image given as its file's bytes or as a binary file object (an
     upload, open(path, "rb")); None for the other kinds of input."""
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return bytes(image), "image bytes"
+        return bytes(image), getattr(image, "name", "image bytes")
     if hasattr(image, "read"):
         data = image.read()
         if not isinstance(data, bytes):

@@ -40,7 +40,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
     )
     # fmt: off
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or globs")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, folders or globs; - reads one image piped in")
     p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
     p.add_argument("--show-all", action="store_true", help="a bar for every expression")
     p.add_argument("--no-detect", action="store_true",
@@ -182,6 +183,28 @@ def result_dict(result: Result) -> dict:
             "faces": [f.to_dict() for f in result.faces]}
 
 
+class Piped(bytes):
+    """`-`: an image read from standard input, called "-" wherever results name their image
+    (bytes, not a stream: --annotate reads the image again)."""
+
+    name = "-"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def inputs(specs: list[str], empty: list[str]) -> Iterator[Path | Piped]:
+    """What `ferkit predict` reads: the files, folders and globs given, or one image piped in."""
+    if "-" not in specs:
+        return expand_inputs(specs, empty=empty)
+    if len(specs) > 1:
+        raise FerkitError("- (an image piped in) goes alone, without other inputs")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise FerkitError("- reads an image piped in, and nothing is: "
+                          "e.g. curl -s URL | ferkit predict -")
+    return iter([Piped(sys.stdin.buffer.read())])
+
+
 def read_error(result: Result) -> str:
     """Why an input could not be read; a video file is pointed to `ferkit video`."""
     from .video import VIDEO_SUFFIXES  # video.py builds on this module
@@ -209,7 +232,7 @@ def main(args: argparse.Namespace) -> int:
     empty: list[str] = []
     with ExitStack() as stack:
         writer = Writer(args.output, recognizer.classes, stack) if args.output else None
-        results = recognizer.predict_many(expand_inputs(args.images, empty=empty),
+        results = recognizer.predict_many(inputs(args.images, empty),
                                           detect=not args.no_detect, batch_size=args.batch_size)
         if not single and sys.stderr.isatty():
             from tqdm import tqdm
@@ -245,6 +268,8 @@ def main_ray(args: argparse.Namespace) -> int:
         raise FerkitError("--ray writes its rows to --output FILE (.parquet, .csv or .jsonl)")
     if args.annotate or args.json:
         raise FerkitError("--ray writes --output only; --annotate and --json are local")
+    if "-" in args.images:
+        raise FerkitError("--ray reads files; an image piped in (-) is read without --ray")
     if args.actors < 1:
         raise FerkitError("--actors must be 1 or more")
     try:
