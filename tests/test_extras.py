@@ -36,9 +36,11 @@ def test_export_int8_without_sympy_and_export_without_torch_name_their_extras(ti
     assert_user_error(r, "`ferkit export` needs torch: pip install 'ferkit[train]'")
 
 
-def test_train_without_torch_names_the_train_extra(tiny_data):
+def test_train_and_video_without_their_extras_name_them(tiny_data):
     r = ferkit_without("torch", "train", "--data", str(tiny_data))
     assert_user_error(r, "`ferkit train` needs torch: pip install 'ferkit[train]'")
+    r = ferkit_without("cv2", "video", "clip.mp4")
+    assert_user_error(r, "`ferkit video` needs OpenCV: pip install 'ferkit[video]'")
 
 
 def test_a_missing_extra_met_mid_run_is_one_line_and_other_import_errors_stay_bugs(capsys):

@@ -24,7 +24,7 @@ from .errors import FerkitError
 from .extras import require
 from .images import open_image, to_gray
 from .predict import check_batch_size
-from .recognizer import bundled_model, load
+from .recognizer import BUNDLED_MODEL, load
 
 # what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)
 REPORT_MODULES = ("sklearn", "matplotlib", "seaborn")
@@ -132,7 +132,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})",
               file=sys.stderr)
     metrics = compute_metrics(y_true, y_pred, recognizer.classes)
-    metrics.update(model=str(args.model or bundled_model()), data=str(root), tta=recognizer.tta,
+    metrics.update(model=str(args.model or BUNDLED_MODEL), data=str(root), tta=recognizer.tta,
                    device=str(recognizer.backend.device),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),

@@ -24,6 +24,7 @@ import numpy as np
 
 from .atomic import check_figure_name
 from .errors import FerkitError
+from .extras import require
 from .predict import add_detector_args
 from .recognizer import Face, load
 
@@ -282,11 +283,9 @@ def main(args: argparse.Namespace) -> int:
     if len(args.input) > 1:
         raise FerkitError("one video at a time; several (or folders) with --ray")
     args.input = args.input[0] if args.input else None
+    require("`ferkit video`", "cv2")
     quiet_opencv()
-    try:
-        import cv2
-    except ImportError as e:
-        raise FerkitError("`ferkit video` needs OpenCV: pip install 'ferkit[video]'") from e
+    import cv2
     if args.every < 1:
         raise FerkitError("--every must be 1 or more")
     if args.max_frames is not None and args.max_frames < 1:
