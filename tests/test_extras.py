@@ -6,6 +6,8 @@ from importlib.metadata import packages_distributions
 
 import pytest
 from conftest import ROOT, assert_user_error, ferkit, ferkit_without
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ferkit import cli
 from ferkit.extras import EXTRAS
@@ -66,13 +68,14 @@ def test_evaluate_defaults_to_the_bundled_model(tiny_data, tmp_path):
 def test_every_extra_named_in_an_error_declares_the_module_it_is_named_for():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
-    declared = {extra: {r.split(">")[0].split("[")[0].lower() for r in reqs}
+    declared = {extra: {canonicalize_name(Requirement(r).name) for r in reqs}
                 for extra, reqs in extras.items()}
     installed = packages_distributions()
     checked = 0
     for module, extra in EXTRAS.items():
         if module not in installed:
             continue  # an extra this environment lacks
-        assert {d.lower() for d in installed[module]} & declared[extra], (module, extra)
+        assert {canonicalize_name(d) for d in installed[module]} & declared[extra], (
+            module, extra)
         checked += 1
     assert checked >= len(EXTRAS) // 2, f"only {checked} of the modules are installed"

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -56,7 +57,9 @@ def test_health_model_docs_and_page(client):
     assert model["precision"] == "fp32" and model["temperature"] == 1.0
     assert model["detector"] == "blazeface"
     assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/docs").status_code == 200
+    for docs in ("/docs", "/redoc"):  # served offline: every script from this server
+        scripts = re.findall(r'<script src="([^"]+)"', client.get(docs).text)
+        assert scripts and all(client.get(src).status_code == 200 for src in scripts), scripts
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert "getUserMedia" in client.get("/static/app.js").text

@@ -175,3 +175,15 @@ def test_steady_labels_average_each_webcam_face_over_time(server, browser):
     browser.find_element(By.ID, "steady").click()  # off: each frame on its own
     raw = browser.execute_script(STEADY_SCRIPT)
     assert [labels[0] for labels in raw].count("happy") == 5, raw
+
+
+def test_the_api_docs_render_offline(server, browser):
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: offline, a blank page
+    browser.get(f"{server}/docs")
+    wait(browser, "document.querySelectorAll('.opblock-summary-path').length >= 4")
+    paths = browser.execute_script(
+        "return [...document.querySelectorAll('.opblock-summary-path')].map(e => e.innerText)")
+    assert {"/predict", "/predict/batch", "/health", "/model"} <= set(paths), paths
+    assert "ferkit" in browser.find_element("css selector", ".info .title").text
+    browser.get(f"{server}/redoc")
+    wait(browser, "document.body.innerText.includes('/predict/batch')")

@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
@@ -86,9 +87,10 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
     pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="ferkit")
     in_flight = 0
     model_info = describe(recognizer)
-    app = FastAPI(title="ferkit", version=__version__,
-                  description="Facial expression recognition: every face in an image, a "
-                              "probability per expression.")
+    # FastAPI's /docs and /redoc fetch their scripts from a CDN; these pages are served here
+    app = FastAPIOffline(title="ferkit", version=__version__,
+                         description="Facial expression recognition: every face in an image, "
+                                     "a probability per expression.")
 
     async def compute(fn, *args):
         """Run fn in the worker pool; 503 when workers and queue are all taken."""
