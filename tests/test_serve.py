@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_user_error, ferkit, run
+from conftest import ROOT, assert_user_error, ferkit, free_port, run, start_server
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
@@ -204,12 +204,6 @@ def test_overload_answers_503_with_retry_after(recognizer):
         assert upload(c, ASTRONAUT.read_bytes()).status_code == 200
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_port_in_use_and_bad_options():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -243,3 +237,52 @@ def test_image_from_bytes_matches_the_file_path():
 
     a = np.asarray(image_from_bytes(ASTRONAUT.read_bytes()))
     assert np.array_equal(a, np.asarray(open_image(ASTRONAUT)))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A certificate for 127.0.0.1 from a throwaway authority; (cert, key, client context)."""
+    trustme = pytest.importorskip("trustme", reason="needs trustme (the dev extra)")
+    import ssl
+
+    d = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(d / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(d / "key.pem"))
+    ca.issue_cert("127.0.0.1").private_key_pem.write_to_path(str(d / "other_key.pem"))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return d / "cert.pem", d / "key.pem", context
+
+
+def test_serves_https_with_a_certificate(certificate):
+    import urllib.request
+
+    cert, key, context = certificate
+    proc, url = start_server("--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+                             scheme="https", context=context)
+    try:
+        request = urllib.request.Request(f"{url}/predict", data=ASTRONAUT.read_bytes(),
+                                         headers={"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, context=context, timeout=30) as r:
+            assert json.load(r)["faces"][0]["label"] == "happy"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_cli_bad_certificates_are_one_line(certificate, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key, _ = certificate
+    tls = lambda c, k: ferkit("serve", "--ssl-certfile", str(c), "--ssl-keyfile", str(k))  # noqa: E731
+    assert_user_error(ferkit("serve", "--ssl-certfile", str(cert)), "needs both")
+    assert_user_error(tls(cert, tmp_path / "none.pem"), "none.pem: no such file")
+    assert_user_error(tls(cert, key.parent / "other_key.pem"), "the key is not this certificate")
+    assert_user_error(tls(key, cert), "not a PEM certificate")
+    private = serialization.load_pem_private_key(key.read_bytes(), None)
+    (tmp_path / "locked.pem").write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    assert_user_error(tls(cert, tmp_path / "locked.pem"), "locked.pem is encrypted")

@@ -1,18 +1,14 @@
 """The page in a real browser: headless Chromium, a fake webcam showing a smiling face, and an
 upload. Needs Debian's chromium and chromium-driver (.ci/run installs them)."""
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
+import ssl
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, start_server
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
@@ -24,6 +20,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
+ELSEWHERE = "ferkit.test"
 
 
 def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
@@ -46,23 +43,7 @@ def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "ferkit", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.time() < deadline, "the server did not start"
-            time.sleep(0.2)
+    proc, url = start_server()
     yield url
     proc.terminate()
     proc.wait(10)
@@ -77,7 +58,10 @@ def chrome(clip: Path):
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                  "--window-size=1280,900", "--use-fake-ui-for-media-stream",
                  "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={clip.resolve()}"):
+                 f"--use-file-for-fake-video-capture={clip.resolve()}",
+                 # a name that is not this machine's own address, for the HTTPS tests
+                 f"--host-resolver-rules=MAP {ELSEWHERE} 127.0.0.1",
+                 "--ignore-certificate-errors"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -187,3 +171,35 @@ def test_the_api_docs_render_offline(server, browser):
     assert "ferkit" in browser.find_element("css selector", ".info .title").text
     browser.get(f"{server}/redoc")
     wait(browser, "document.body.innerText.includes('/predict/batch')")
+
+
+def test_the_webcam_needs_https_from_another_machine_and_works_over_it(server, browser,
+                                                                      tmp_path):
+    trustme = pytest.importorskip("trustme", reason="needs trustme (the dev extra)")
+    from selenium.webdriver.common.by import By
+
+    # from another machine, over plain HTTP, the browser hides the camera: say what to do
+    browser.get(server.replace("127.0.0.1", ELSEWHERE))
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "camera").click()
+    assert "--ssl-certfile" in wait(
+        browser, "document.getElementById('status').textContent.includes('secure page') && "
+                 "document.getElementById('status').textContent")
+    ca = trustme.CA()
+    cert = ca.issue_cert(ELSEWHERE, "127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    proc, url = start_server("--ssl-certfile", str(tmp_path / "cert.pem"),
+                             "--ssl-keyfile", str(tmp_path / "key.pem"),
+                             scheme="https", context=context)
+    try:
+        browser.get(url.replace("127.0.0.1", ELSEWHERE))
+        wait(browser, "document.getElementById('legend').children.length === 7")
+        browser.find_element(By.ID, "camera").click()
+        wait(browser, "window.ferkitStats.frames >= 3")
+        assert face_labels(browser)[0].startswith("Face 1: HAPPY")
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -2,6 +2,7 @@
 
     pip install 'ferkit[serve]'
     ferkit serve                       # http://127.0.0.1:8000: the page; /docs: the API
+    ferkit serve --host 0.0.0.0 --ssl-certfile cert.pem --ssl-keyfile key.pem  # other machines
 
 Routes: POST /predict (one image: a multipart upload or a raw image/* body), POST
 /predict/batch (several uploads, one result each), GET /health, GET /model, GET / (the page).
@@ -18,6 +19,7 @@ import hashlib
 import os
 import secrets
 import socket
+import ssl
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +67,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--queue", type=int, default=16,
                    help="requests waiting beyond the workers before 503 (overload)")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--ssl-certfile", metavar="PEM",
+                   help="serve HTTPS with this certificate (with --ssl-keyfile): browsers give "
+                        "the webcam only to https:// pages or to this machine's own address")
+    p.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     # fmt: on
     return p
 
@@ -285,19 +291,50 @@ def main(args: argparse.Namespace) -> int:
                           "--max-upload-mb > 0")
     if not 0 < args.port < 65536:
         raise FerkitError(f"--port {args.port}: use a port number from 1 to 65535")
+    check_tls(args.ssl_certfile, args.ssl_keyfile)
     recognizer = load(args.model, threads=1, detector=args.detector, min_face=args.min_face)
     recognizer.detector  # noqa: B018 - load the detector now, not on the first request
     limits = Limits(args.max_upload_mb, args.max_batch, args.workers, args.queue)
     app = create_app(recognizer, limits, token=args.token)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}: other machines can reach this server"
-              + ("" if args.token else "; consider --token"), file=sys.stderr)
+              + ("" if args.token else "; consider --token")
+              + ("" if args.ssl_certfile else "; their browsers give the webcam only to "
+                 "https:// pages (--ssl-certfile, --ssl-keyfile)"), file=sys.stderr)
     check_port(args.host, args.port)
-    print(f"ferkit serve: http://{args.host}:{args.port}/ (page), /docs (API); "
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"ferkit serve: {scheme}://{args.host}:{args.port}/ (page), /docs (API); "
           f"{args.workers} worker(s), model {describe(recognizer)['model']}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                access_log=args.access_log)
+                access_log=args.access_log, ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile)
     return 0
+
+
+def check_tls(certfile: str | None, keyfile: str | None) -> None:
+    """One clear line for a missing, unreadable, encrypted or mismatched certificate or key,
+    before the model loads (uvicorn would print a traceback)."""
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise FerkitError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for path in (certfile, keyfile):
+        if not Path(path).is_file():
+            raise FerkitError(f"{path}: no such file")
+
+    def encrypted() -> str:
+        raise FerkitError(f"{keyfile} is encrypted; give its decrypted copy "
+                          f"(openssl pkey -in {keyfile} -out key.pem)")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password=encrypted)
+    except ssl.SSLError as e:
+        why = ("the key is not this certificate's" if e.reason == "KEY_VALUES_MISMATCH"
+               else "not a PEM certificate and its PEM private key")
+        raise FerkitError(f"cannot serve HTTPS with {certfile} and {keyfile}: {why}") from e
+    except OSError as e:
+        raise FerkitError(f"cannot read {certfile} or {keyfile}: {e.strerror or e}") from e
 
 
 def check_port(host: str, port: int) -> None:

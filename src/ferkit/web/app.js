@@ -222,6 +222,13 @@ async function toggleCamera() {
     status("webcam off");
     return;
   }
+  if (!navigator.mediaDevices) {
+    // browsers give the camera only to https:// pages and to the machine's own address
+    fail(new Error(window.isSecureContext ? "this browser gives pages no webcam"
+      : "the webcam needs a secure page: open this one with https:// (start ferkit serve " +
+        "with --ssl-certfile and --ssl-keyfile), or on the server's machine as 127.0.0.1"));
+    return;
+  }
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
