@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, SHARED, assert_user_error, ferkit, requires_photos
 from PIL import Image
 
+from ferkit import FerkitError
 from ferkit.recognizer import Face, load
 from ferkit.video import Track
 
@@ -180,3 +181,25 @@ def test_a_phone_video_with_rotation_metadata_is_read_upright(tmp_path):
     box = [int(rows[0][k]) for k in ("x0", "y0", "x1", "y1")]
     upright = [v / 2 for v in load().predict(ROOT / "photos" / "astronaut.png")[0].box]
     assert np.abs(np.subtract(box, upright)).max() <= 6, (box, upright)
+
+
+@requires_photos
+def test_predict_video_yields_each_analysed_frame_with_ids(clip, tmp_path):
+    rec = load()
+    frames = list(rec.predict_video(clip, every=2))
+    assert [f.number for f in frames] == [0, 2, 4, 6, 8, 10]
+    assert [f.time for f in frames] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert [len(f.faces) for f in frames] == [5, 5, 5, 5, 0, 0]  # then the landscape
+    assert all(f.ids == [1, 2, 3, 4, 5] for f in frames[:4])  # each face keeps its id
+    assert frames[0].rgb.shape[1:] == (960, 3) and frames[0].rgb.dtype == np.uint8
+    assert [face.label for face in frames[0].faces] == [
+        face.label for face in rec.predict(frames[0].rgb)]
+    first = next(iter(rec.predict_video(clip, max_frames=1)))
+    assert first.number == 0 and len(first.faces) == 5
+    for source, message in ((tmp_path / "none.mp4", "no such video file"),
+                            (ROOT / "photos" / "astronaut.png", "is a still image"),
+                            (99, "cannot open camera 99")):
+        with pytest.raises(FerkitError, match=message):
+            rec.predict_video(source)  # at once, not when the loop starts
+    with pytest.raises(FerkitError, match="every must be 1 or more"):
+        rec.predict_video(clip, every=0)

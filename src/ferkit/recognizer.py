@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -41,6 +42,9 @@ from .images import (
     to_rgb,
 )
 from .presets import eval_batch
+
+if TYPE_CHECKING:
+    from .video import Frame
 
 ASSETS = Path(__file__).parent / "assets"
 # The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
@@ -128,6 +132,17 @@ class Recognizer:
             both = self.backend.run(np.concatenate([batch, batch[..., ::-1]]))
             probs = (both[: len(batch)] + both[len(batch) :]) / 2
         return apply_temperature(probs, self.temperature)
+
+    def predict_video(self, source: str | Path | int, *, every: int = 1, smooth: float = 0.0,
+                      max_frames: int | None = None) -> Iterator[Frame]:
+        """Faces over time in a video file, a stream URL (rtsp://, http://) or webcam N: each
+        analysed frame (every `every`-th) with its `number`, `time` (s), `rgb`, `faces` and
+        `ids` (one per face, the same face keeps its id from frame to frame). `smooth`:
+        average each face's probabilities over about this many seconds. Needs OpenCV
+        (ferkit[video]); `max_frames` stops a webcam or stream."""
+        from .video import frames
+
+        return frames(self, source, every, smooth, max_frames)
 
     def read(self, source: str | Path | bytes, name: str = "upload", *,
              detect: bool = True) -> Image.Image:

@@ -134,18 +134,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def open_capture(args):
     """(capture, name) for `--camera N` or the video file given."""
-    import cv2
-
     if (args.input is None) == (args.camera is None):
         raise FerkitError("give a video file or --camera N (one of them)")
-    if args.camera is not None:
-        cap = cv2.VideoCapture(args.camera)
+    return open_source(args.input if args.camera is None else args.camera)
+
+
+def open_source(source: str | Path | int):
+    """(capture, name) for a webcam number, a stream URL or a video file."""
+    import cv2
+
+    if isinstance(source, int):
+        cap = cv2.VideoCapture(source)
         if not cap.isOpened():
-            raise FerkitError(f"cannot open camera {args.camera}")
-        return cap, f"camera {args.camera}"
-    if is_stream(args.input):
-        return open_stream(args.input), shown_url(args.input)
-    return open_video(args.input), str(args.input)
+            raise FerkitError(f"cannot open camera {source}")
+        return cap, f"camera {source}"
+    if is_stream(source):
+        return open_stream(str(source)), shown_url(str(source))
+    return open_video(source), str(source)
 
 
 def is_stream(source: str | Path) -> bool:
@@ -248,6 +253,32 @@ def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
                      for face, fid in zip(faces, ids, strict=True)]
         yield Frame(number, t, rgb, faces, ids, analysed)
         number += 1
+
+
+def frames(recognizer, source: str | Path | int, every: int = 1, smooth: float = 0.0,
+           max_frames: int | None = None) -> Iterator[Frame]:
+    """The analysed frames (every `every`-th) of a video file, stream URL or webcam number:
+    Recognizer.predict_video. Opened now, so a bad source fails here, not in the loop; the
+    capture is released when the loop ends or is left."""
+    require("reading video", "cv2")
+    quiet_opencv()
+    if every < 1:
+        raise FerkitError(f"every must be 1 or more, not {every}")
+    if max_frames is not None and max_frames < 1:
+        raise FerkitError(f"max_frames must be 1 or more, not {max_frames}")
+    check_smooth(smooth)
+    cap, _ = open_source(source)
+
+    def analysed() -> Iterator[Frame]:
+        try:
+            for frame in analyse(recognizer, cap, new_tracker(cap, every), every, max_frames,
+                                 smooth):
+                if frame.analysed:
+                    yield frame
+        finally:
+            cap.release()
+
+    return analysed()
 
 
 FRAME_COLUMNS = ["frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "confidence"]
