@@ -28,6 +28,7 @@ from .faces import (
     check_detector,
     check_min_face,
     clip_box,
+    face_roll,
     fer_crop,
     open_detector,
 )
@@ -171,7 +172,7 @@ class Recognizer:
         # boxes in the file's pixels when it was decoded reduced
         fw, fh = full_size(image) if isinstance(image, Image.Image) else (w, h)
         dets = sorted(self.detector.detect(rgb), key=lambda d: d.box[0])  # left to right
-        crops = [fer_crop(rgb, d.box, self.crop_scale) for d in dets]
+        crops = [fer_crop(rgb, d.box, self.crop_scale, roll=face_roll(d)) for d in dets]
         boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
         return boxes, [d.score for d in dets], crops, (fw, fh)
 
