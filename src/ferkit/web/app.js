@@ -231,7 +231,8 @@ async function toggleCamera() {
   }
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      // a phone's front camera: the one facing whoever holds it
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" }, audio: false });
   } catch (e) {
     fail(new Error(`no webcam: ${e.message}`));
     return;
