@@ -203,3 +203,28 @@ def test_the_webcam_needs_https_from_another_machine_and_works_over_it(server, b
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_annotated_video_plays_in_the_browser(server, browser, tmp_path):
+    """What `ferkit video --annotate` writes (H.264) plays in a <video>; OpenCV's own mp4v
+    would not ("no supported streams")."""
+    pytest.importorskip("av", reason="needs PyAV (ferkit[video])")
+    import base64
+
+    from ferkit.videowriter import VideoWriter
+
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    with VideoWriter(tmp_path / "boxed.mp4", 10) as writer:
+        for _ in range(10):
+            writer.write(rgb)
+    browser.get(server)
+    played = browser.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const video = document.createElement("video");
+        video.muted = true;
+        video.src = URL.createObjectURL(new Blob([bytes], { type: "video/mp4" }));
+        return await new Promise((done) => {
+          video.onloadeddata = () => done([video.videoWidth, video.videoHeight]);
+          video.onerror = () => done(video.error.message);
+        });""", base64.b64encode((tmp_path / "boxed.mp4").read_bytes()).decode())
+    assert played == [512, 512], played

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import ROOT, SHARED, assert_user_error, ferkit, requires_photos
+from conftest import ROOT, SHARED, assert_user_error, ferkit, ferkit_without, requires_photos
 from PIL import Image
 
 from ferkit import FerkitError
@@ -203,3 +203,48 @@ def test_predict_video_yields_each_analysed_frame_with_ids(clip, tmp_path):
             rec.predict_video(source)  # at once, not when the loop starts
     with pytest.raises(FerkitError, match="every must be 1 or more"):
         rec.predict_video(clip, every=0)
+
+
+@requires_photos
+def test_an_annotated_video_is_h264_and_keeps_every_frame(clip, tmp_path):
+    av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
+    out = tmp_path / "boxed.mp4"
+    r = ferkit("video", str(clip), "--annotate", str(out), "--every", "4")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(out)) as video:
+        stream = video.streams.video[0]
+        assert stream.codec_context.name == "h264"  # what browsers play (not OpenCV's mp4v)
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(stream)]
+    source = cv2.VideoCapture(str(clip))
+    assert len(frames) == int(source.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    ok, first = source.read()
+    assert frames[0].shape[:2] == tuple(s + s % 2 for s in first.shape[:2])
+    # the picture survives encoding: the first frame's box-free corner matches the source
+    corner = np.abs(frames[0][:100, -100:].astype(int) - first[:100, -100:, ::-1]).mean()
+    assert corner < 8, corner
+
+
+def test_video_writer_evens_odd_sizes_and_fails_early_on_a_bad_path(tmp_path):
+    av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
+    from ferkit.videowriter import VideoWriter
+
+    rgb = np.zeros((21, 31, 3), np.uint8)
+    rgb[:, -1] = 255  # the last column, repeated into the padding
+    with VideoWriter(tmp_path / "odd.mp4", 29.97) as writer:
+        for _ in range(3):
+            writer.write(rgb)
+    with av.open(str(tmp_path / "odd.mp4")) as video:
+        frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+        assert float(video.streams.video[0].average_rate) == pytest.approx(29.97, abs=0.01)
+    assert len(frames) == 3 and frames[0].shape == (22, 32, 3)
+    assert frames[0][:, -2:].mean() > 200 and frames[0][:, :28].mean() < 20
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FerkitError, match="cannot write a video to"):
+        VideoWriter(tmp_path / "file" / "out.mp4", 25)
+
+
+def test_annotate_without_pyav_is_one_line(tmp_path):
+    r = ferkit_without("av", "video", str(ROOT / "tests" / "data" / "astronaut_phone_rotated.mp4"),
+                       "--annotate", str(tmp_path / "a.mp4"))
+    assert_user_error(r, "needs PyAV: pip install 'ferkit[video]'")
+    assert not (tmp_path / "a.mp4").exists()

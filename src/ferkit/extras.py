@@ -10,14 +10,15 @@ from .errors import FerkitError
 EXTRAS = {
     **dict.fromkeys(("torch", "torchvision", "onnxscript"), "train"),
     **dict.fromkeys(("sklearn", "matplotlib", "seaborn", "onnx", "sympy"), "evaluate"),
-    "cv2": "video",
+    **dict.fromkeys(("cv2", "av"), "video"),
     **dict.fromkeys(("fastapi", "fastapi_offline", "uvicorn", "multipart",
                       "python_multipart"), "serve"),
     **dict.fromkeys(("ray", "pyarrow"), "ray"),
 }
 # what to call a module whose package has another name
-PACKAGES = {"sklearn": "scikit-learn", "cv2": "OpenCV", "multipart": "python-multipart",
-            "python_multipart": "python-multipart", "fastapi_offline": "fastapi-offline"}
+PACKAGES = {"sklearn": "scikit-learn", "cv2": "OpenCV", "av": "PyAV",
+            "multipart": "python-multipart", "python_multipart": "python-multipart",
+            "fastapi_offline": "fastapi-offline"}
 
 
 def explain(what: str, error: ModuleNotFoundError, extra: str | None = None

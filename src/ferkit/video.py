@@ -27,6 +27,7 @@ from .errors import FerkitError
 from .extras import require
 from .predict import add_detector_args
 from .recognizer import Face, load
+from .videowriter import VideoWriter
 
 # Containers OpenCV's mp4v writer can fill.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -315,6 +316,8 @@ def main(args: argparse.Namespace) -> int:
         raise FerkitError("one video at a time; several (or folders) with --ray")
     args.input = args.input[0] if args.input else None
     require("`ferkit video`", "cv2")
+    if args.annotate:
+        require("`ferkit video --annotate`", "av")
     quiet_opencv()
     import cv2
     if args.every < 1:
@@ -346,7 +349,7 @@ def main(args: argparse.Namespace) -> int:
             f = stack.enter_context(open(args.output, "w", newline=""))  # noqa: SIM115
             rows = csv.writer(f)
             rows.writerow([*FRAME_COLUMNS, *classes])
-        writer = None
+        writer = stack.enter_context(VideoWriter(args.annotate, fps)) if args.annotate else None
         bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
                                        disable=not sys.stderr.isatty()))
         try:
@@ -359,10 +362,7 @@ def main(args: argparse.Namespace) -> int:
 
                     drawn = draw_faces(Image.fromarray(frame.rgb), frame.faces, classes,
                                        frame.ids)
-                    if writer is None:
-                        writer = _video_writer(cv2, args.annotate, fps, drawn.size)
-                        stack.callback(writer.release)
-                    writer.write(np.asarray(drawn)[:, :, ::-1].copy())
+                    writer.write(np.asarray(drawn))
                 frames = frame.number + 1
                 bar.update(1)
         except KeyboardInterrupt:
@@ -400,14 +400,6 @@ def main_ray(args: argparse.Namespace) -> int:
               f"{row['first_s']:.1f}s to {row['last_s']:.1f}s, mostly {row['dominant'].upper()}")
     print(f"wrote {args.output}" + (f" and {args.summary}" if args.summary else ""))
     return 2 if done["errors"] else 0
-
-
-def _video_writer(cv2, path: str, fps: float, size):
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    if not writer.isOpened():
-        raise FerkitError(f"cannot write a video to {path}")
-    return writer
 
 
 def summary(name: str, frames: int, fps: float, every: int, tracks: list[Track],
