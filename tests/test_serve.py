@@ -286,3 +286,31 @@ def test_cli_bad_certificates_are_one_line(certificate, tmp_path):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"secret")))
     assert_user_error(tls(cert, tmp_path / "locked.pem"), "locked.pem is encrypted")
+
+
+def test_cors_lets_the_named_origins_read_answers_errors_included(recognizer):
+    app = create_app(recognizer, Limits(max_upload_mb=0.01), token="s3cret",
+                     cors=["https://app.example.org"])
+    with TestClient(app) as c:
+        preflight = c.options("/predict", headers={
+            "Origin": "https://app.example.org", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.org"
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        auth = {"Authorization": "Bearer s3cret", "Origin": "https://app.example.org"}
+        r = c.post("/predict", content=ASTRONAUT.read_bytes(),
+                   headers={**auth, "Content-Type": "image/png"})
+        assert r.status_code == 413  # over 0.01 MB: the page can still read why
+        assert r.headers["access-control-allow-origin"] == "https://app.example.org"
+        assert c.get("/model", headers=auth).headers["access-control-allow-origin"]
+        other = c.get("/model", headers={**auth, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    with TestClient(create_app(recognizer)) as c:  # none named: no page elsewhere reads it
+        r = c.get("/health", headers={"Origin": "https://app.example.org"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_cli_cors_origin_must_be_an_origin():
+    for bad in ("localhost:3000", "https://app.example.org/page", "ftp://x.org"):
+        assert_user_error(ferkit("serve", "--cors", bad), "not an origin")

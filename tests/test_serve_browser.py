@@ -228,3 +228,23 @@ def test_an_annotated_video_plays_in_the_browser(server, browser, tmp_path):
           video.onerror = () => done(video.error.message);
         });""", base64.b64encode((tmp_path / "boxed.mp4").read_bytes()).decode())
     assert played == [512, 512], played
+
+
+FETCH_SCRIPT = """
+return await fetch(arguments[0], { headers: { "Authorization": "Bearer abc" } })
+  .then((r) => r.json()).then((j) => j.status, (e) => `blocked: ${e.message}`);
+"""
+
+
+def test_a_page_elsewhere_reads_the_api_only_with_cors(server, browser):
+    browser.get(server)  # a page at http://127.0.0.1:PORT, another origin than ferkit.test
+    elsewhere = server.replace("127.0.0.1", ELSEWHERE)
+    assert browser.execute_script(FETCH_SCRIPT, f"{elsewhere}/health").startswith("blocked")
+    proc, url = start_server("--cors", server, "--token", "abc")
+    try:
+        answer = browser.execute_script(FETCH_SCRIPT,
+                                        f"{url.replace('127.0.0.1', ELSEWHERE)}/health")
+        assert answer == "ok", answer
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -24,9 +24,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -67,12 +69,27 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--queue", type=int, default=16,
                    help="requests waiting beyond the workers before 503 (overload)")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--cors", action="append", metavar="ORIGIN",
+                   help="let web pages from ORIGIN (https://app.example.org; * for any) call "
+                        "the API from a browser; repeat for several")
     p.add_argument("--ssl-certfile", metavar="PEM",
                    help="serve HTTPS with this certificate (with --ssl-keyfile): browsers give "
                         "the webcam only to https:// pages or to this machine's own address")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     # fmt: on
     return p
+
+
+def cors_origin(value: str) -> str:
+    """An origin as browsers send it (scheme://host[:port]), or *."""
+    if value.strip() == "*":
+        return "*"
+    parts = urlsplit(value.strip())
+    if (parts.scheme not in ("http", "https") or not parts.netloc
+            or parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise FerkitError(f"--cors {value}: not an origin; give scheme://host[:port], e.g. "
+                          "https://app.example.org (or * for any)")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Limits:
@@ -87,8 +104,9 @@ class Limits:
 
 
 def create_app(recognizer: Recognizer, limits: Limits | None = None,
-               token: str | None = None) -> FastAPI:
-    """The FastAPI application around one Recognizer."""
+               token: str | None = None, cors: list[str] | None = None) -> FastAPI:
+    """The FastAPI application around one Recognizer. cors: the origins whose pages may call
+    the API from a browser ("*": any)."""
     limits = limits or Limits()
     pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="ferkit")
     in_flight = 0
@@ -162,6 +180,10 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         return JSONResponse({"error": "internal error"}, status_code=500)
 
     app.add_middleware(BodyLimit, limits=limits)
+    if cors:  # added last, so outermost: a 413 from BodyLimit still says who may read it
+        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["Retry-After"], max_age=600)
 
     @app.get("/health")
     async def health() -> dict:
@@ -292,10 +314,11 @@ def main(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise FerkitError(f"--port {args.port}: use a port number from 1 to 65535")
     check_tls(args.ssl_certfile, args.ssl_keyfile)
+    cors = [cors_origin(origin) for origin in args.cors or ()]
     recognizer = load(args.model, threads=1, detector=args.detector, min_face=args.min_face)
     recognizer.detector  # noqa: B018 - load the detector now, not on the first request
     limits = Limits(args.max_upload_mb, args.max_batch, args.workers, args.queue)
-    app = create_app(recognizer, limits, token=args.token)
+    app = create_app(recognizer, limits, token=args.token, cors=cors)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {args.host}: other machines can reach this server"
               + ("" if args.token else "; consider --token")
