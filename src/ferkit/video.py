@@ -29,7 +29,7 @@ from .predict import add_detector_args
 from .recognizer import Face, load
 from .videowriter import VideoWriter
 
-# Containers OpenCV's mp4v writer can fill.
+# Containers --annotate writes (H.264, videowriter.py).
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 # URL schemes FFmpeg reads live video from (IP cameras, streaming servers)
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
