@@ -248,3 +248,25 @@ def test_a_page_elsewhere_reads_the_api_only_with_cors(server, browser):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_video_file_plays_in_the_page_with_labels_on_its_frames(server, browser, tmp_path):
+    pytest.importorskip("av", reason="needs PyAV (ferkit[video]) to make the clip")
+    from selenium.webdriver.common.by import By
+
+    from ferkit.videowriter import VideoWriter
+
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    with VideoWriter(tmp_path / "smile.mp4", 10) as writer:
+        for _ in range(30):  # 3 s
+            writer.write(rgb)
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "file").send_keys(str(tmp_path / "smile.mp4"))
+    wait(browser, "window.ferkitStats.frames >= 3")
+    assert "Stop the video" in browser.find_element(By.ID, "camera").text
+    assert all(labels == ["happy"] for labels in browser.execute_script(
+        "return window.ferkitStats.labels")), "every frame shows the smiling astronaut"
+    assert face_labels(browser)[0].startswith("Face 1: HAPPY")
+    wait(browser, "document.getElementById('status').textContent.includes('played to the end')")
+    assert "Start the webcam" in browser.find_element(By.ID, "camera").text

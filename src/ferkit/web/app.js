@@ -10,7 +10,7 @@ const WINDOW_MS = 60_000;   // ... and the chart shows the last minute
 const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s ("steady")
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
-                stream: null, timer: null, history: [], tracks: [] };
+                live: null, timer: null, history: [], tracks: [] };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], errors: 0 });
@@ -163,6 +163,9 @@ function fail(error) {
 
 async function analyseFile(file) {
   if (!file) return;
+  if (file.type.startsWith("video/") || /\.(mp4|m4v|mov|webm|mkv|ogv)$/i.test(file.name)) {
+    return playVideo(file);
+  }
   status(`analysing ${file.name}…`);
   try {
     const form = new FormData();
@@ -194,7 +197,7 @@ async function tick(video, canvas) {
   try {
     const blob = await grabFrame(video, canvas);
     const result = smooth(await predict(blob, "image/jpeg"), started);
-    if (!state.stream) return;
+    if (!state.live) return;  // stopped while this frame was out
     draw(canvas, result);
     showFaces(result);
     remember(result);
@@ -202,7 +205,8 @@ async function tick(video, canvas) {
     stats.labels.push(result.faces.map((f) => f.label));
     if (result.faces.length && stats.firstLabelAt === null) stats.firstLabelAt = performance.now();
     const recent = state.history.filter((s) => performance.now() - s.t < 5000).length;
-    status(`webcam: ${result.faces.length} face(s), ${Math.round(performance.now() - started)}` +
+    status(`${state.live.kind}: ${result.faces.length} face(s), ` +
+           `${Math.round(performance.now() - started)}` +
            ` ms per frame, ${(recent / 5).toFixed(1)} frames/s with a face`);
   } catch (e) {
     fail(e);
@@ -211,15 +215,31 @@ async function tick(video, canvas) {
   }
 }
 
+function stopLive(message) {
+  if (!state.live) return;
+  clearInterval(state.timer);
+  state.live.stop();
+  state.live = null;
+  $("camera").textContent = "Start the webcam";
+  $("camera").classList.remove("on");
+  if (message) status(message);
+}
+
+// the webcam, or a video file played here: a frame every FRAME_MS through the same path
+function startLive(kind, video, stop) {
+  state.live = { kind, stop };
+  state.tracks = [];
+  stats.cameraStartedAt = performance.now();
+  $("camera").textContent = `Stop the ${kind}`;
+  $("camera").classList.add("on");
+  const canvas = document.createElement("canvas");
+  state.timer = setInterval(() => tick(video, canvas), FRAME_MS);
+  tick(video, canvas);
+}
+
 async function toggleCamera() {
-  const button = $("camera"), video = $("video");
-  if (state.stream) {
-    clearInterval(state.timer);
-    state.stream.getTracks().forEach((t) => t.stop());
-    state.stream = null;
-    button.textContent = "Start the webcam";
-    button.classList.remove("on");
-    status("webcam off");
+  if (state.live) {
+    stopLive(`${state.live.kind} off`);
     return;
   }
   if (!navigator.mediaDevices) {
@@ -229,23 +249,41 @@ async function toggleCamera() {
         "with --ssl-certfile and --ssl-keyfile), or on the server's machine as 127.0.0.1"));
     return;
   }
+  let stream;
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({
+    stream = await navigator.mediaDevices.getUserMedia({
       // a phone's front camera: the one facing whoever holds it
       video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" }, audio: false });
   } catch (e) {
     fail(new Error(`no webcam: ${e.message}`));
     return;
   }
-  state.tracks = [];
-  video.srcObject = state.stream;
+  const video = $("video");
+  video.srcObject = stream;
   await video.play();
-  stats.cameraStartedAt = performance.now();
-  button.textContent = "Stop the webcam";
-  button.classList.add("on");
-  const canvas = document.createElement("canvas");
-  state.timer = setInterval(() => tick(video, canvas), FRAME_MS);
-  tick(video, canvas);
+  startLive("webcam", video, () => stream.getTracks().forEach((t) => t.stop()));
+}
+
+async function playVideo(file) {
+  stopLive();
+  const video = $("video"), url = URL.createObjectURL(file);
+  video.srcObject = null;
+  video.src = url;
+  try {
+    await video.play();
+  } catch (e) {
+    URL.revokeObjectURL(url);
+    fail(new Error(`this browser cannot play ${file.name}: ${e.message}`));
+    return;
+  }
+  video.onended = () => stopLive(`${file.name}: played to the end`);
+  startLive("video", video, () => {
+    video.onended = null;
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+    URL.revokeObjectURL(url);
+  });
 }
 
 async function loadModel() {
