@@ -4,6 +4,7 @@ back) and ferkit's crop, which turns a face leaning past faces.MAX_ROLL back by 
 
     python bench/rolled_faces.py                            # 1000 faces, 0/15/30/45 degrees
     python bench/rolled_faces.py --faces 300 --angles 0,40 --detector centerface
+    python bench/rolled_faces.py --figure docs/figures/leaning_face.png   # the picture only
 
 Each face is upscaled to 200 px, its edges feathered, turned by the angle (clockwise and
 anticlockwise in turn) and pasted at a random place of a 640x480 piece of the project's
@@ -18,7 +19,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from _common import FER, SHARED, device_name, emit, require
+from _common import FER, ROOT, SHARED, device_name, emit, require
 from PIL import Image, ImageFilter
 
 from ferkit.faces import DETECTORS, face_roll, fer_crop
@@ -40,13 +41,48 @@ def pasted(face: Path, angle: float, background: Image.Image, rng: random.Random
     return np.asarray(scene), (px + turned.width / 2, py + turned.height / 2)
 
 
+def draw_figure(path: str, rec) -> None:
+    """The public-domain astronaut turned by 40 degrees, the upright square around her face
+    and ferkit's crop, as the classifier sees them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    photo = Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
+    rgb = np.asarray(photo.rotate(-40, Image.Resampling.BICUBIC, fillcolor=(90, 90, 90)))
+    (det,) = rec.detector.detect(rgb)
+    crops = [fer_crop(rgb, det.box, rec.crop_scale),
+             fer_crop(rgb, det.box, rec.crop_scale, roll=face_roll(det))]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), width_ratios=[1.6, 1, 1])
+    axes[0].imshow(rgb)
+    x0, y0, x1, y1 = det.box
+    axes[0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="#f9a825",
+                                    lw=2))
+    axes[0].set_title(f"a face leaning {face_roll(det):.0f}°")
+    for ax, crop, title in zip(axes[1:], crops, ("the upright square", "ferkit's crop"),
+                               strict=True):
+        probs = rec.classify([crop])[0]
+        ax.imshow(crop, cmap="gray")
+        ax.set_title(f"{title}\n{rec.classes[probs.argmax()]} {probs.max():.0%}")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--faces", type=int, default=1000, help="PublicTest faces per angle")
     p.add_argument("--angles", default="0,15,30,45", help="degrees, comma-separated")
     p.add_argument("--detector", choices=DETECTORS, default="blazeface")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--figure", metavar="PNG",
+                   help="instead, draw the two crops of photos/astronaut.png turned by 40°")
     args = p.parse_args()
+    if args.figure:
+        return draw_figure(args.figure, load(detector=args.detector))
     require(FER / "test")
     rng = random.Random(args.seed)
     classes = sorted(c.name for c in (FER / "test").iterdir() if c.is_dir())
