@@ -3,6 +3,7 @@ import pytest
 from conftest import (
     FACES_IN_PHOTOS,
     PHOTOS,
+    ROOT,
     SHARED,
     assert_user_error,
     face_like,
@@ -262,6 +263,25 @@ def test_a_small_face_is_found_when_asked_for():
     (det,) = BlazeFace(min_face=40).detect(np.asarray(canvas))
     cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
     assert abs(cx - 740) < 15 and abs(cy - 540) < 15
+
+
+def test_no_face_at_the_default_size_says_how_to_look_for_smaller_ones(tmp_path):
+    """A face of 4% of the picture is below the default smallest face (18%): the CLI says
+    so once, on stderr, and --min-face finds it."""
+    canvas = Image.new("RGB", (2400, 1800), (120, 140, 160))
+    canvas.paste(Image.open(ROOT / "photos" / "astronaut.png").convert("RGB").resize((300, 300)),
+                 (1200, 700))  # her face: ~70 px
+    canvas.save(tmp_path / "wide.jpg")
+    Image.new("RGB", (300, 200), (90, 90, 90)).save(tmp_path / "blank.png")
+    r = ferkit("predict", str(tmp_path / "wide.jpg"))
+    assert r.returncode == 0 and "No face found" in r.stdout
+    assert r.stderr.count("note:") == 1 and "--min-face 40" in r.stderr, r.stderr
+    r = ferkit("predict", str(tmp_path), "--json")  # one note for the folder
+    assert r.returncode == 0 and "no face found in 2 image(s)" in r.stderr
+    assert all(line.startswith("{") for line in r.stdout.splitlines())  # stdout stays JSON
+    r = ferkit("predict", str(tmp_path / "wide.jpg"), "--min-face", "40")
+    assert r.returncode == 0 and "HAPPY" in r.stdout and "note:" not in r.stderr
+    assert "note:" not in ferkit("predict", str(tmp_path / "blank.png"), "--no-detect").stderr
 
 
 @requires_photos

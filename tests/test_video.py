@@ -248,3 +248,15 @@ def test_annotate_without_pyav_is_one_line(tmp_path):
                        "--annotate", str(tmp_path / "a.mp4"))
     assert_user_error(r, "needs PyAV: pip install 'ferkit[video]'")
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_a_video_without_faces_says_how_to_look_for_smaller_ones(tmp_path):
+    path = tmp_path / "empty.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(5):
+        writer.write(np.full((240, 320, 3), 128, np.uint8))
+    writer.release()
+    r = ferkit("video", str(path), "--every", "2")
+    assert r.returncode == 0 and "No face found." in r.stdout
+    assert "no face found in 3 analysed frame(s)" in r.stderr and "--min-face" in r.stderr
+    assert "note:" not in ferkit("video", str(path), "--min-face", "30").stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .annotate import annotate_path
 from .errors import FerkitError
-from .faces import DETECTORS
+from .faces import DEFAULT_MIN_FACE, DETECTORS
 from .recognizer import Face, Result, load
 
 RULE = "=" * 50
@@ -33,6 +33,15 @@ def add_detector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-face", type=float, metavar="PX",
                    help="smallest face to look for, box side in pixels (default: 18%% of the "
                    "image's shorter side; smaller is slower)")
+
+
+def small_faces_note(count: int, what: str = "image(s)") -> str:
+    """After pictures with no face, found looking for faces of the default size: how to look
+    for smaller ones (a group photographed from a few metres has faces of 3-6% of it)."""
+    return (f"note: no face found in {count} {what}; faces smaller than "
+            f"{DEFAULT_MIN_FACE:.0%} of a picture's shorter side are only looked for when asked: "
+            "--min-face 40 finds faces down to 40 px, more slowly")
+
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -228,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
                       min_face=args.min_face)
     single = is_single(args.images)
 
-    failed = seen = 0
+    failed = seen = faceless = 0
     empty: list[str] = []
     with ExitStack() as stack:
         writer = Writer(args.output, recognizer.classes, stack) if args.output else None
@@ -247,14 +256,18 @@ def main(args: argparse.Namespace) -> int:
                     raise FerkitError(read_error(result))
                 print(f"error: {read_error(result)}", file=sys.stderr)
                 failed += 1
-            elif args.annotate:
-                annotate_path(result, recognizer.classes, args.annotate, single)
+            else:
+                faceless += not result.faces
+                if args.annotate:
+                    annotate_path(result, recognizer.classes, args.annotate, single)
             if writer:
                 writer.write(result)
             if args.json:
                 print(json.dumps(result_dict(result)), flush=True)
             elif not args.quiet and not result.error:
                 print(format_result(result, args.show_all, header=not single), flush=True)
+    if faceless and args.min_face is None and not args.no_detect:
+        print(small_faces_note(faceless), file=sys.stderr)
     for message in empty:
         print(f"error: {message}", file=sys.stderr)
     if failed:

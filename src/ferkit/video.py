@@ -25,7 +25,7 @@ import numpy as np
 from .atomic import check_figure_name
 from .errors import FerkitError
 from .extras import require
-from .predict import add_detector_args
+from .predict import add_detector_args, small_faces_note
 from .recognizer import Face, load
 from .videowriter import VideoWriter
 
@@ -368,6 +368,9 @@ def main(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nstopped", file=sys.stderr)
     print(summary(name, frames, fps, args.every, tracker.tracks, classes))
+    if not tracker.tracks and frames and args.min_face is None:
+        print(small_faces_note(frames // args.every + (frames % args.every > 0),
+                               "analysed frame(s)"), file=sys.stderr)
     if args.plot:
         plot_timeline(tracker.tracks, classes, args.plot, name)
         print(f"wrote {args.plot}")
