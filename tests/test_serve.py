@@ -55,7 +55,7 @@ def test_health_model_docs_and_page(client):
     assert model["sha256"] == BUNDLED_SHA256 and model["classes"][3] == "happy"
     assert model["input_size"] > 0 and 0.5 < model["accuracy"]["fer2013_publictest_accuracy"] < 1
     assert model["precision"] == "fp32" and model["temperature"] == 1.0
-    assert model["detector"] == "blazeface"
+    assert model["detector"] == "blazeface" and model["min_face"] is None  # the default share
     assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
     for docs in ("/docs", "/redoc"):  # served offline: every script from this server
         scripts = re.findall(r'<script src="([^"]+)"', client.get(docs).text)
@@ -181,7 +181,7 @@ class SlowRecognizer:
         self.real, self.gate = real, threading.Event()
         self.backend, self.config, self.classes = real.backend, real.config, real.classes
         self.img_size, self.tta, self.temperature = real.img_size, real.tta, real.temperature
-        self.detector, self.read = real.detector, real.read
+        self.detector, self.read, self.min_face = real.detector, real.read, real.min_face
 
     def predict(self, *args, **kw):
         self.gate.wait(30)

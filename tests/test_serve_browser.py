@@ -270,3 +270,17 @@ def test_a_video_file_plays_in_the_page_with_labels_on_its_frames(server, browse
     assert face_labels(browser)[0].startswith("Face 1: HAPPY")
     wait(browser, "document.getElementById('status').textContent.includes('played to the end')")
     assert "Start the webcam" in browser.find_element(By.ID, "camera").text
+
+
+def test_a_photo_with_only_small_faces_says_how_to_find_them(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    canvas = Image.new("RGB", (2400, 1800), (120, 140, 160))
+    canvas.paste(Image.open(ASTRONAUT).convert("RGB").resize((300, 300)), (1200, 700))
+    canvas.save(tmp_path / "wide.jpg")  # her face: 4% of the picture
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "file").send_keys(str(tmp_path / "wide.jpg"))
+    status = wait(browser, "document.getElementById('status').textContent.includes('wide.jpg:')"
+                           " && document.getElementById('status').textContent")
+    assert "0 face(s)" in status and "--min-face" in status, status

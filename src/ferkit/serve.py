@@ -299,6 +299,8 @@ def describe(recognizer: Recognizer) -> dict:
         "precision": recognizer.config.get("precision", "fp32"),
         "temperature": recognizer.temperature,
         "detector": type(recognizer.detector).__name__.lower(),  # as --detector names it
+        # the smallest face looked for: pixels, or null for the default share of each picture
+        "min_face": recognizer.min_face,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "accuracy": BUNDLED_CARD if bundled else recognizer.config.get("metrics"),
         "ferkit_version": __version__,

@@ -176,8 +176,11 @@ async function analyseFile(file) {
     draw(image, result);
     showFaces(result);
     remember(result);
+    const small = !result.faces.length && $("detect").checked && state.minFace === null;
     status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms` +
-           (image ? "" : " (this browser cannot show the photo itself)"));
+           (image ? "" : " (this browser cannot show the photo itself)") +
+           (small ? "; faces under 18% of the picture are looked for only when the server " +
+                    "is started with --min-face PX" : ""));
   } catch (e) {
     fail(e);
   }
@@ -296,6 +299,7 @@ async function loadModel() {
       return;
     }
     state.classes = m.classes;
+    state.minFace = m.min_face;
     const acc = m.accuracy && m.accuracy.fer2013_publictest_accuracy;
     $("model").textContent = `${m.arch}, ${m.input_size}px` +
       (acc ? `, ${(acc * 100).toFixed(1)}% on FER2013 PublicTest` : "");
