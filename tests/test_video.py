@@ -260,3 +260,43 @@ def test_a_video_without_faces_says_how_to_look_for_smaller_ones(tmp_path):
     assert r.returncode == 0 and "No face found." in r.stdout
     assert "no face found in 3 analysed frame(s)" in r.stderr and "--min-face" in r.stderr
     assert "note:" not in ferkit("video", str(path), "--min-face", "30").stderr
+
+
+def talk_clip(path, seconds: int = 2):
+    """A clip with sound: the astronaut for `seconds` at 10 fps and a 440 Hz tone (AAC)."""
+    av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
+    rgb = np.asarray(Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
+                     .resize((256, 256)))
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width = video.height = 256
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for _ in range(10 * seconds):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        tone = np.sin(2 * np.pi * 440 * np.arange(16000 * seconds) / 16000).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(0.3 * tone[None, start:start + 1024],
+                                               format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            out.mux(sound.encode(frame))
+        out.mux(video.encode())
+        out.mux(sound.encode())
+    return path
+
+
+def test_an_annotated_video_keeps_the_sound_up_to_its_last_frame(tmp_path):
+    av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
+    talk = talk_clip(tmp_path / "talk.mp4")
+    for extra, seconds in (([], 2.0), (["--max-frames", "10"], 1.0)):
+        r = ferkit("video", str(talk), "--annotate", str(tmp_path / "boxed.mp4"), *extra)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(tmp_path / "boxed.mp4")) as out:
+            video, sound = out.streams.video[0], out.streams.audio[0]
+            assert sound.codec_context.name == "aac" and sound.sample_rate == 16000
+            assert float(video.duration * video.time_base) == pytest.approx(seconds)
+            # copied as it is, packet by packet, and cut where the frames end (AAC: 64 ms)
+            assert float(sound.duration * sound.time_base) == pytest.approx(seconds, abs=0.07)
+            kinds = [p.stream.type[0] for p in out.demux() if p.pts is not None]
+        assert "v" in kinds[len(kinds) // 2:] and "a" in kinds[: len(kinds) // 2]  # interleaved

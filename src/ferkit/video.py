@@ -349,7 +349,9 @@ def main(args: argparse.Namespace) -> int:
             f = stack.enter_context(open(args.output, "w", newline=""))  # noqa: SIM115
             rows = csv.writer(f)
             rows.writerow([*FRAME_COLUMNS, *classes])
-        writer = stack.enter_context(VideoWriter(args.annotate, fps)) if args.annotate else None
+        sound = None if args.camera is not None or is_stream(args.input) else args.input
+        writer = (stack.enter_context(VideoWriter(args.annotate, fps, audio_from=sound))
+                  if args.annotate else None)
         bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
                                        disable=not sys.stderr.isatty()))
         try:

@@ -20,9 +20,13 @@ X264_OPTIONS = {"preset": "veryfast", "crf": "23"}  # ~12 ms a 960x640 frame on 
 class VideoWriter:
     """RGB frames to a video file at `fps`; the size is the first frame's. The file is created
     at once (a path that cannot be written fails here) and finished by close(), also when the
-    loop that writes is interrupted: what was written stays playable."""
+    loop that writes is interrupted: what was written stays playable.
 
-    def __init__(self, path: str | Path, fps: float):
+    audio_from: a video file whose sound is copied alongside, as it is (no re-encoding),
+    interleaved with the frames and cut where they end; skipped where it has none or its
+    codec does not fit the container."""
+
+    def __init__(self, path: str | Path, fps: float, audio_from: str | Path | None = None):
         import av
 
         self.path = Path(path)
@@ -36,21 +40,28 @@ class VideoWriter:
             raise FerkitError(f"cannot write a video to {self.path}: "
                               f"{getattr(e, 'strerror', None) or e}") from e
         self.stream = None
+        self.frames = 0
+        self.audio_from, self.audio, self.held = audio_from, None, None
 
     def write(self, rgb: np.ndarray) -> None:
         import av
 
-        if self.stream is None:
+        if self.stream is None:  # every stream before the first packet: the header has them
             self.stream = self._add_stream(*rgb.shape[:2])
+            self.audio = self._audio_streams()
         pad_h, pad_w = self.stream.height - rgb.shape[0], self.stream.width - rgb.shape[1]
         if pad_h or pad_w:  # yuv420p wants even sides: repeat the last row or column
             rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+        self._mux_audio(until=self.frames / self.rate)
 
     def close(self) -> None:
         if self.stream is not None:
             self.container.mux(self.stream.encode())  # flush the encoder's delayed frames
+        if self.audio is not None:
+            self.audio[0].close()
         self.container.close()
 
     def __enter__(self) -> VideoWriter:
@@ -58,6 +69,37 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _audio_streams(self):
+        """(source container, its packets, the output's audio stream), or None."""
+        import av
+
+        if self.audio_from is None:
+            return None
+        try:
+            source = av.open(str(self.audio_from))
+        except (OSError, ValueError, av.FFmpegError):
+            return None
+        sound = source.streams.audio[0] if source.streams.audio else None
+        if sound is None or sound.codec_context.name not in self.container.supported_codecs:
+            source.close()
+            return None
+        packets = (p for p in source.demux(sound) if p.dts is not None and p.pts is not None)
+        return source, packets, self.container.add_stream_from_template(sound)
+
+    def _mux_audio(self, until: Fraction) -> None:
+        """The sound's packets that start before `until` seconds of video."""
+        if self.audio is None:
+            return
+        _, packets, out = self.audio
+        while True:
+            if self.held is None:
+                self.held = next(packets, None)
+            if self.held is None or self.held.pts * self.held.time_base >= until:
+                return
+            self.held.stream = out
+            self.container.mux(self.held)
+            self.held = None
 
     def _add_stream(self, height: int, width: int):
         import av
