@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .atomic import atomic_write
 from .images import as_pil
+from .urls import is_url, url_name
 
 # One colour per expression, in the classes' sorted order (extra classes cycle).
 COLOURS = ["#e6194b", "#3cb44b", "#911eb4", "#ffe119", "#a9a9a9", "#4363d8", "#f58231"]
@@ -47,5 +48,7 @@ def save_image(image: Image.Image, path: str | Path) -> None:
 def annotate_path(result, classes: list[str], out: str, single: bool) -> None:
     """--annotate: OUT is the file for a single input, else a folder of `<name>.png`."""
     drawn = draw_faces(as_pil(result.source), result.faces, classes)
-    target = Path(out) if single else Path(out) / (Path(str(result.source)).stem + ".png")
+    source = str(result.source)
+    name = url_name(source) if is_url(source) else Path(source).name
+    target = Path(out) if single else Path(out) / (Path(name).stem + ".png")
     save_image(drawn, target)

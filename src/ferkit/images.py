@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import FerkitError
+from .urls import fetch, is_url
 
 # a path, an encoded file's bytes or binary file object (an upload), a decoded image
 ImageInput = str | Path | bytes | BinaryIO | Image.Image | np.ndarray
@@ -40,7 +41,10 @@ def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
 
     min_side: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size while its shorter side
     stays >= min_side (the reduction happens in the JPEG's DCT: a 12 Mpx photo decodes ~4x
-    faster at half size); such an image has its full (width, height) in info["full_size"]."""
+    faster at half size); such an image has its full (width, height) in info["full_size"].
+    An http(s) URL given as a string is fetched (urls.py)."""
+    if is_url(path):
+        return image_from_bytes(fetch(path), path, min_side)
     path = Path(path)
     if not path.exists():
         raise FerkitError(f"no such file: {path}")

@@ -17,6 +17,7 @@ from .annotate import annotate_path
 from .errors import FerkitError
 from .faces import DEFAULT_MIN_FACE, DETECTORS
 from .recognizer import Face, Result, load
+from .urls import is_url
 
 RULE = "=" * 50
 BAR_WIDTH = 50
@@ -102,13 +103,16 @@ def format_result(result: Result, show_all: bool, header: bool) -> str:
 
 
 def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
-                  empty: list[str] | None = None) -> Iterator[Path]:
+                  empty: list[str] | None = None) -> Iterator[Path | str]:
     """Files as given; folders as their files with these suffixes (recursively, sorted);
-    globs expanded. Yields lazily so a huge folder streams. A folder without such a file, or
-    a glob matching nothing, is said in `empty` (without it, the glob is yielded as a path)."""
+    globs expanded; http(s) URLs as given (strings). Yields lazily so a huge folder streams.
+    A folder without such a file, or a glob matching nothing, is said in `empty` (without it,
+    the glob is yielded as a path)."""
     for spec in specs:
         path = Path(spec)
-        if path.is_dir():
+        if is_url(spec):
+            yield spec  # fetched when read
+        elif path.is_dir():
             found = False
             for p in sorted(path.rglob("*")):
                 if p.suffix.lower() in suffixes and p.is_file():
@@ -132,6 +136,8 @@ def is_single(specs: list[str]) -> bool:
     """One path that is not a folder or a glob: answered in the brief's plain form."""
     if len(specs) != 1:
         return False
+    if is_url(specs[0]):
+        return True
     path = Path(specs[0])
     return not path.is_dir() and (path.exists() or not glob.has_magic(specs[0]))
 

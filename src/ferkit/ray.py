@@ -37,6 +37,7 @@ import ray.data
 from .errors import FerkitError
 from .predict import csv_row, expand_inputs, result_records, row_columns
 from .recognizer import Result, load
+from .urls import is_url
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -147,7 +148,7 @@ def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
 
     uris, paths, empty = [], [], []
     for spec in specs:
-        if "://" in spec:
+        if "://" in spec and not is_url(spec):  # http(s) images are fetched by the actors
             uris.append(spec)
         else:
             paths += [str(p) for p in expand_inputs([spec], suffixes or IMAGE_SUFFIXES, empty)]
