@@ -46,12 +46,12 @@ def small_faces_note(count: int, what: str = "image(s)") -> str:
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Recognise the expression of every face in images, folders or globs.",
+        description="Recognise the expression of every face in images, folders, globs or URLs.",
         add_help=add_help,
     )
     # fmt: off
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files, folders or globs; - reads one image piped in")
+                   help="image files, folders, globs or http(s) URLs; - reads one image piped in")
     p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
     p.add_argument("--show-all", action="store_true", help="a bar for every expression")
     p.add_argument("--no-detect", action="store_true",
