@@ -1,5 +1,5 @@
 """`python predict.py IMAGE [--show-all]` / `ferkit predict`: expressions of every face in
-images, folders and globs."""
+images, folders, globs and URLs."""
 
 from __future__ import annotations
 
