@@ -1,4 +1,4 @@
-"""The `ferkit` command: train, evaluate, export, calibrate, predict, video, serve.
+"""The `ferkit` command: train, evaluate, export, calibrate, predict, video, serve, info.
 
 Each subcommand is a module with get_args_parser(add_help=False) and main(args); this file
 only mounts them and turns user errors into one `error: ...` line and exit status 2.
@@ -23,6 +23,7 @@ COMMANDS = {
     "predict": ("ferkit.predict", "recognise the expression of every face in images"),
     "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
     "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
+    "info": ("ferkit.info", "versions, extras, accelerators: what to paste in a bug report"),
 }
 # commands whose own extra installs everything they need: a missing module names it
 HOME_EXTRAS = {"train": "train", "video": "video", "serve": "serve"}

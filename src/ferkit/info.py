@@ -1,0 +1,94 @@
+"""`ferkit info`: what this installation has, to paste into a bug report: versions, each
+extra and which of its packages are missing, ONNX Runtime's providers, the GPU PyTorch sees,
+and whether the bundled model is the one ferkit pins."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import sys
+from importlib import metadata
+
+from . import __version__
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Versions, extras, accelerators and the bundled "
+                                            "model of this installation.", add_help=add_help)
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    return p
+
+
+def version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def extras() -> dict[str, dict[str, str | None]]:
+    """extra -> {package: installed version or None}, from ferkit's own metadata."""
+    found: dict[str, dict[str, str | None]] = {"core": {}}
+    try:
+        requirements = metadata.requires("ferkit") or []
+    except metadata.PackageNotFoundError:  # run from a source tree, never pip-installed
+        return {}
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)""", requirement)
+        found.setdefault(extra.group(1) if extra else "core", {})[name] = version(name)
+    return found
+
+
+def accelerators() -> dict:
+    import onnxruntime as ort
+
+    out = {"onnxruntime": ort.__version__, "providers": ort.get_available_providers()}
+    if version("torch"):
+        import torch  # the train extra: only here, where its GPU is the question
+
+        out["torch"] = torch.__version__
+        out["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return out
+
+
+def bundled() -> dict:
+    from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, BUNDLED_SHA256
+
+    if not BUNDLED_MODEL.is_file():
+        return {"path": str(BUNDLED_MODEL), "present": False}
+    digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
+    return {"path": str(BUNDLED_MODEL), "present": True, "sha256_as_pinned":
+            digest == BUNDLED_SHA256, **BUNDLED_CARD}
+
+
+def collect() -> dict:
+    return {"ferkit": __version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "cpus": os.cpu_count(),
+            "extras": extras(), **accelerators(), "bundled_model": bundled()}
+
+
+def main(args: argparse.Namespace) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"ferkit {info['ferkit']}, Python {info['python']}, {info['platform']}, "
+          f"{info['cpus']} CPU(s)")
+    print(f"ONNX Runtime {info['onnxruntime']}: {', '.join(info['providers'])}")
+    if "torch" in info:
+        print(f"PyTorch {info['torch']}: {info['cuda'] or 'no CUDA GPU'}")
+    if not info["extras"]:
+        print("extras: unknown (ferkit runs from a source tree: pip install -e . to see them)")
+    for extra, packages in info["extras"].items():
+        listed = ", ".join(f"{p} {v}" if v else f"{p} MISSING" for p, v in packages.items())
+        print(f"{extra + ':':10s}{listed}")
+    model = info["bundled_model"]
+    state = ("missing" if not model["present"] else "as pinned"
+             if model["sha256_as_pinned"] else "DIFFERS from the pinned SHA-256")
+    print(f"bundled model: {model['path']} ({state})")
+    return 0

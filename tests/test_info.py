@@ -1,0 +1,36 @@
+"""`ferkit info`: what a bug report needs, read from the installation itself."""
+
+import json
+import tomllib
+
+from conftest import ROOT, ferkit
+from packaging.utils import canonicalize_name
+
+from ferkit import info
+from ferkit.recognizer import BUNDLED_MODEL
+
+
+def test_info_lists_every_extra_its_packages_and_the_runtime():
+    r = ferkit("info", "--json")
+    assert r.returncode == 0, r.stderr
+    found = json.loads(r.stdout)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(found["extras"]) == {"core", *declared["optional-dependencies"]}
+    for extra, requirements in {"core": declared["dependencies"],
+                                **declared["optional-dependencies"]}.items():
+        names = {canonicalize_name(r.split(";")[0].split(">")[0].split("[")[0])
+                 for r in requirements}
+        assert {canonicalize_name(p) for p in found["extras"][extra]} == names, extra
+    assert found["extras"]["core"]["onnxruntime"] == found["onnxruntime"]
+    assert "CPUExecutionProvider" in found["providers"]
+    assert found["bundled_model"]["sha256_as_pinned"] is BUNDLED_MODEL.is_file()
+
+
+def test_a_missing_package_is_named_in_its_extra(monkeypatch, capsys):
+    real = info.version
+    monkeypatch.setattr(info, "version", lambda p: None if p == "fastapi" else real(p))
+    assert info.main(info.get_args_parser().parse_args([])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    serve = next(line for line in lines if line.startswith("serve:"))
+    assert "fastapi MISSING" in serve and "uvicorn " in serve
+    assert lines[0].startswith("ferkit ") and any("ONNX Runtime" in x for x in lines)
