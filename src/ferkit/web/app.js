@@ -166,6 +166,7 @@ async function analyseFile(file) {
   if (file.type.startsWith("video/") || /\.(mp4|m4v|mov|webm|mkv|ogv)$/i.test(file.name)) {
     return playVideo(file);
   }
+  stopLive();  // the photo stays on screen, not overdrawn by the next frame
   status(`analysing ${file.name}…`);
   try {
     const form = new FormData();
