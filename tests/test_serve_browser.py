@@ -284,3 +284,19 @@ def test_a_photo_with_only_small_faces_says_how_to_find_them(server, browser, tm
     status = wait(browser, "document.getElementById('status').textContent.includes('wide.jpg:')"
                            " && document.getElementById('status').textContent")
     assert "0 face(s)" in status and "--min-face" in status, status
+
+
+def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    browser.find_element(By.ID, "camera").click()
+    wait(browser, "window.ferkitStats.frames >= 1")
+    browser.find_element(By.ID, "file").send_keys(str(ASTRONAUT.resolve()))
+    wait(browser, "document.getElementById('status').textContent.includes('astronaut.png: 1')")
+    frames = browser.execute_script("return window.ferkitStats.frames")
+    time.sleep(1)  # five webcam frames' worth: none comes
+    assert browser.execute_script("return window.ferkitStats.frames") == frames
+    assert "astronaut.png: 1" in browser.find_element(By.ID, "status").text
+    assert "Start the webcam" in browser.find_element(By.ID, "camera").text
