@@ -198,7 +198,8 @@ def test_predict_video_yields_each_analysed_frame_with_ids(clip, tmp_path):
     assert first.number == 0 and len(first.faces) == 5
     for source, message in ((tmp_path / "none.mp4", "no such video file"),
                             (ROOT / "photos" / "astronaut.png", "is a still image"),
-                            (99, "cannot open camera 99")):
+                            (99, "cannot open camera 99"),
+                            ("0", "webcam 0: the number 0")):
         with pytest.raises(FerkitError, match=message):
             rec.predict_video(source)  # at once, not when the loop starts
     with pytest.raises(FerkitError, match="every must be 1 or more"):

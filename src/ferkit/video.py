@@ -186,7 +186,9 @@ def open_video(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise FerkitError(f"no such video file: {path}")
+        webcam = f" (webcam {path}: the number {path}, or --camera {path})" \
+            if str(path).isdigit() else ""
+        raise FerkitError(f"no such video file: {path}{webcam}")
     if is_still_image(path):
         raise FerkitError(f"{path} is a still image, not a video")
     cap = cv2.VideoCapture(str(path))
