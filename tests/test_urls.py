@@ -11,6 +11,7 @@ from ferkit import FerkitError, load
 from ferkit.urls import fetch, is_url, url_name
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
+REQUESTED: list[str] = []  # the paths the test site was asked for
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def site(tmp_path_factory):
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
+            REQUESTED.append(self.path)
             if self.path == "/elsewhere":
                 self.send_response(302)
                 self.send_header("Location", f"file://{ASTRONAUT}")
@@ -81,3 +83,9 @@ def test_with_ray_an_image_url_is_fetched_by_the_actors_like_a_path():
     uris, paths = split_inputs(["https://example.org/a.jpg", "s3://bucket/photos/"])
     assert uris == ["s3://bucket/photos/"]  # object storage: Ray lists and reads it
     assert paths == ["https://example.org/a.jpg"]  # the actors read it as they read paths
+
+
+def test_a_url_is_fetched_once_even_when_annotated(site, tmp_path):
+    r = ferkit("predict", f"{site}/astronaut.png?once", "--annotate", str(tmp_path / "a.png"))
+    assert r.returncode == 0 and (tmp_path / "a.png").stat().st_size > 0, r.stderr
+    assert REQUESTED.count("/astronaut.png?once") == 1

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import FerkitError
-from .urls import fetch, is_url
+from .urls import Url, fetch, is_url
 
 # a path, an encoded file's bytes or binary file object (an upload), a decoded image
 ImageInput = str | Path | bytes | BinaryIO | Image.Image | np.ndarray
@@ -44,7 +44,8 @@ def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     faster at half size); such an image has its full (width, height) in info["full_size"].
     An http(s) URL given as a string is fetched (urls.py)."""
     if is_url(path):
-        return image_from_bytes(fetch(path), path, min_side)
+        body = path.fetched() if isinstance(path, Url) else fetch(path)
+        return image_from_bytes(body, path, min_side)
     path = Path(path)
     if not path.exists():
         raise FerkitError(f"no such file: {path}")

@@ -17,7 +17,7 @@ from .annotate import annotate_path
 from .errors import FerkitError
 from .faces import DEFAULT_MIN_FACE, DETECTORS
 from .recognizer import Face, Result, load
-from .urls import is_url
+from .urls import Url, is_url
 
 RULE = "=" * 50
 BAR_WIDTH = 50
@@ -111,7 +111,7 @@ def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
     for spec in specs:
         path = Path(spec)
         if is_url(spec):
-            yield spec  # fetched when read
+            yield Url(spec)  # fetched when read, once
         elif path.is_dir():
             found = False
             for p in sorted(path.rglob("*")):

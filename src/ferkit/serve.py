@@ -223,6 +223,7 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.state.pool = pool
+    app.state.model_info = model_info
     return app
 
 
@@ -329,7 +330,7 @@ def main(args: argparse.Namespace) -> int:
     check_port(args.host, args.port)
     scheme = "https" if args.ssl_certfile else "http"
     print(f"ferkit serve: {scheme}://{args.host}:{args.port}/ (page), /docs (API); "
-          f"{args.workers} worker(s), model {describe(recognizer)['model']}", flush=True)
+          f"{args.workers} worker(s), model {app.state.model_info['model']}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 access_log=args.access_log, ssl_certfile=args.ssl_certfile,
                 ssl_keyfile=args.ssl_keyfile)

@@ -21,6 +21,17 @@ def is_url(source: object) -> bool:
     return isinstance(source, str) and urlsplit(source).scheme.lower() in ("http", "https")
 
 
+class Url(str):
+    """A URL `ferkit predict` was given: fetched once, though --annotate reads it again."""
+
+    body: bytes | None = None
+
+    def fetched(self) -> bytes:
+        if self.body is None:
+            self.body = fetch(self)
+        return self.body
+
+
 def fetch(url: str, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT_S) -> bytes:
     """The body at `url`; FerkitError for an HTTP error, no answer or a body over max_bytes."""
     request = urllib.request.Request(url, headers={"User-Agent": f"ferkit/{__version__}"})

@@ -263,13 +263,7 @@ def frames(recognizer, source: str | Path | int, every: int = 1, smooth: float =
     """The analysed frames (every `every`-th) of a video file, stream URL or webcam number:
     Recognizer.predict_video. Opened now, so a bad source fails here, not in the loop; the
     capture is released when the loop ends or is left."""
-    require("reading video", "cv2")
-    quiet_opencv()
-    if every < 1:
-        raise FerkitError(f"every must be 1 or more, not {every}")
-    if max_frames is not None and max_frames < 1:
-        raise FerkitError(f"max_frames must be 1 or more, not {max_frames}")
-    check_smooth(smooth)
+    check_reading("reading video", every, max_frames, smooth)
     cap, _ = open_source(source)
 
     def analysed() -> Iterator[Frame]:
@@ -292,6 +286,20 @@ def frame_rows(frame: Frame, classes: list[str]) -> list[list]:
     return [[frame.number, f"{frame.time:.3f}", fid, *face.box, face.label,
              f"{face.confidence:.4f}", *(f"{face.probs[c]:.4f}" for c in classes)]
             for face, fid in zip(frame.faces, frame.ids, strict=True)]
+
+
+def check_reading(what: str, every: int, max_frames: int | None, smooth: float,
+                  flag: str = "") -> None:
+    """OpenCV is there (and quiet), and the frame options are sane; `flag`: "--" where they
+    came from the command line."""
+    require(what, "cv2")
+    quiet_opencv()
+    if every < 1:
+        raise FerkitError(f"{flag}every must be 1 or more, not {every}")
+    if max_frames is not None and max_frames < 1:
+        raise FerkitError(f"{flag}max{'-' if flag else '_'}frames must be 1 or more, "
+                          f"not {max_frames}")
+    check_smooth(smooth, f"{flag}smooth")
 
 
 def check_smooth(smooth: float, name: str = "smooth") -> None:
@@ -317,15 +325,10 @@ def main(args: argparse.Namespace) -> int:
     if len(args.input) > 1:
         raise FerkitError("one video at a time; several (or folders) with --ray")
     args.input = args.input[0] if args.input else None
-    require("`ferkit video`", "cv2")
+    check_reading("`ferkit video`", args.every, args.max_frames, args.smooth, flag="--")
     if args.annotate:
         require("`ferkit video --annotate`", "av")
-    quiet_opencv()
     import cv2
-    if args.every < 1:
-        raise FerkitError("--every must be 1 or more")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise FerkitError("--max-frames must be 1 or more")
     for flag, path, suffixes in (("--output", args.output, (".csv",)),
                                  ("--annotate", args.annotate, VIDEO_SUFFIXES)):
         if path and Path(path).suffix.lower() not in suffixes:
@@ -343,7 +346,7 @@ def main(args: argparse.Namespace) -> int:
 
     from .annotate import draw_faces
 
-    frames = 0
+    frames = analysed = 0
     with ExitStack() as stack:
         stack.callback(cap.release)
         rows = None
@@ -368,13 +371,13 @@ def main(args: argparse.Namespace) -> int:
                                        frame.ids)
                     writer.write(np.asarray(drawn))
                 frames = frame.number + 1
+                analysed += frame.analysed
                 bar.update(1)
         except KeyboardInterrupt:
             print("\nstopped", file=sys.stderr)
     print(summary(name, frames, fps, args.every, tracker.tracks, classes))
-    if not tracker.tracks and frames and args.min_face is None:
-        print(small_faces_note(frames // args.every + (frames % args.every > 0),
-                               "analysed frame(s)"), file=sys.stderr)
+    if not tracker.tracks and analysed and args.min_face is None:
+        print(small_faces_note(analysed, "analysed frame(s)"), file=sys.stderr)
     if args.plot:
         plot_timeline(tracker.tracks, classes, args.plot, name)
         print(f"wrote {args.plot}")
