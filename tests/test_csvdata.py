@@ -1,5 +1,7 @@
 """FER2013's CSV and FER+'s votes as datasets: parsing, bad rows, labels, training from them."""
 
+import csv
+
 import numpy as np
 import pytest
 from conftest import CLASSES, FER2013_ORDER, assert_user_error, face_like, ferkit, train
@@ -120,6 +122,11 @@ def test_train_on_the_csv_then_evaluate_its_private_test(tmp_path):
                str(path), "--split", "PrivateTest", "--output-dir", str(tmp_path / "ev"))
     assert r.returncode == 0, r.stderr
     assert "(14 images)" in r.stdout and "PrivateTest" in r.stdout
+    # predictions.csv names each face by its row in the file (the header is row 1):
+    # 28 Training rows, then 14 PublicTest, then the 14 PrivateTest ones
+    with open(tmp_path / "ev" / "predictions.csv", newline="") as f:
+        names = [row["file"] for row in csv.DictReader(f)]
+    assert names == [f"fer2013.csv row {n}" for n in range(44, 58)]
 
 
 def test_train_on_ferplus_soft_labels_with_contempt(tmp_path):

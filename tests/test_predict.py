@@ -74,6 +74,21 @@ def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
     assert abs(sum(face["probs"].values()) - 1) < 1e-4
 
 
+def test_a_run_over_several_images_ends_with_what_it_found(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    astronaut = Image.open(ROOT / "photos" / "astronaut.png")
+    astronaut.save(photos / "a.png")
+    astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "b.jpg")
+    Image.new("RGB", (300, 200), (90, 90, 90)).save(photos / "c.png")
+    (photos / "d.jpg").write_text("not an image")
+    r = ferkit("predict", str(photos), "--quiet", "--output", str(tmp_path / "out.csv"))
+    assert r.returncode == 2 and r.stdout == ""
+    last = r.stderr.splitlines()[-1]
+    assert re.fullmatch(r"4 image\(s\): 2 face\(s\) \(happy 2\), no face in 1, 1 unreadable, "
+                        r"in \d+\.\ds -> .*out\.csv", last), r.stderr
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
 def test_any_pillow_mode_predicts(tiny_onnx, tmp_path, mode):
     grey = face_like(1, 64)

@@ -60,7 +60,8 @@ def main(args: argparse.Namespace) -> None:
     if total < MIN_FACES:
         raise FerkitError(f"only {total} faces in {args.data}: fitting a temperature needs "
                           f"{MIN_FACES} held-out faces at least (a few thousand are better)")
-    probs, labels = classify_all(recognizer, faces, total, args.batch_size)
+    done = classify_all(recognizer, faces, total, args.batch_size)
+    probs, labels = done.probs, done.labels
     temperature = fit_temperature(probs, labels)
     after = apply_temperature(probs, temperature)
     report = {"temperature": round(temperature, 4), "faces": int(len(labels)),

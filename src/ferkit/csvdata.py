@@ -199,7 +199,8 @@ def load_csv_split(
         names = sorted(FER2013_LABELS)
         to_sorted = np.array([names.index(n) for n in FER2013_LABELS])
         idx = np.flatnonzero(good)
-        return Split(table.path, names, table.images[idx], to_sorted[table.labels[idx]], skipped)
+        return Split(table.path, names, table.images[idx], to_sorted[table.labels[idx]], skipped,
+                     rows=idx + 2)
     votes, names = ferplus_votes(labels, len(table.labels), ferplus_classes)
     unlabelled = rows & good & (votes.sum(1) == 0)
     idx = np.flatnonzero(good & ~unlabelled)
@@ -207,4 +208,4 @@ def load_csv_split(
     skipped += [f"{labels} row {i + 2}: FER+ marks it unknown or not a face"
                 for i in np.flatnonzero(unlabelled)]
     return Split(table.path, names, table.images[idx], dist.argmax(1).astype(np.int64), skipped,
-                 soft=dist.astype(np.float32) if soft else None)
+                 soft=dist.astype(np.float32) if soft else None, rows=idx + 2)

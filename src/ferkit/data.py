@@ -28,6 +28,7 @@ class Split:
     labels: np.ndarray
     skipped: list[str] = field(default_factory=list)
     soft: np.ndarray | None = None  # float32 [N, classes] target distributions (FER+ votes)
+    rows: np.ndarray | None = None  # a CSV split: each image's row in the file (header = 1)
 
     def __len__(self) -> int:
         return len(self.labels)

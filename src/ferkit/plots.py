@@ -39,15 +39,18 @@ def plot_history(history: list[dict], path: str | Path) -> None:
     _save(fig, path)
 
 
-def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, title: str = ""):
-    """Counts and row-normalised (recall per true class) matrices side by side."""
+def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, title: str = "",
+                          predicted: list[str] | None = None):
+    """Counts and row-normalised (recall per true class) matrices side by side; `predicted`
+    names the columns when they are more than the classes (e.g. "no face")."""
+    predicted = predicted or classes
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
-    fig, (ax_n, ax_p) = plt.subplots(1, 2, figsize=(15, 6))
+    fig, (ax_n, ax_p) = plt.subplots(1, 2, figsize=(15 + len(predicted) - len(classes), 6))
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", ax=ax_n,
-                xticklabels=classes, yticklabels=classes)
+                xticklabels=predicted, yticklabels=classes)
     sns.heatmap(norm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax_p,
-                xticklabels=classes, yticklabels=classes)
+                xticklabels=predicted, yticklabels=classes)
     ax_n.set(title="Counts", xlabel="predicted", ylabel="true")
     ax_p.set(title="Row-normalised (recall)", xlabel="predicted", ylabel="true")
     if title:
@@ -75,4 +78,23 @@ def plot_reliability(curves: dict[str, list[dict]], path: str | Path, title: str
     ax.legend(loc="upper left")
     ax_n.set(xlabel="confidence (top probability)", ylabel="share of faces")
     ax_n.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_mistakes(mistakes: list[tuple], classes: list[str], path: str | Path, title: str = ""):
+    """A grid of faces the model got wrong, as (confidence, name, label, predicted, grey
+    thumbnail): each with its file, its label and what the model said."""
+    cols = min(6, max(2, len(mistakes)))
+    rows = max(1, -(-len(mistakes) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.5 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (confidence, name, label, predicted, face) in zip(axes.flat, mistakes, strict=False):
+        ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        short = name if len(name) <= 24 else "…" + name[-23:]
+        ax.set_title(f"{classes[label]} → {classes[predicted]} {confidence:.0%}\n{short}",
+                     fontsize=8)
+    if not mistakes:
+        axes.flat[0].text(0, 0.5, "no mistakes", fontsize=14)
+    fig.suptitle(title or "Most confident mistakes (label → prediction)", fontsize=10)
     _save(fig, path)

@@ -9,6 +9,7 @@ import glob
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,15 +26,15 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
                   ".ppm", ".jfif", ".heic", ".heif", ".avif"}
 
 
-def add_detector_args(p: argparse.ArgumentParser) -> None:
-    """--detector and --min-face, shared by predict, video and serve."""
+def add_detector_args(p: argparse.ArgumentParser, when: str = "") -> None:
+    """--detector and --min-face, shared by predict, video, serve and evaluate."""
     # not choices=: a wrong name gets ferkit's one-line error (from load), not argparse's usage
     p.add_argument("--detector", default="blazeface", metavar="{" + ",".join(DETECTORS) + "}",
-                   help="face detector: blazeface (fast) or centerface (finds more small and "
-                   "unclear faces, ~1.5-2x slower); default blazeface")
+                   help=f"{when}face detector: blazeface (fast) or centerface (finds more "
+                   "small and unclear faces, ~1.5-2x slower); default blazeface")
     p.add_argument("--min-face", type=float, metavar="PX",
-                   help="smallest face to look for, box side in pixels (default: 18%% of the "
-                   "image's shorter side; smaller is slower)")
+                   help=f"{when}smallest face to look for, box side in pixels (default: 18%% "
+                   "of the image's shorter side; smaller is slower)")
 
 
 def small_faces_note(count: int, what: str = "image(s)") -> str:
@@ -244,7 +245,9 @@ def main(args: argparse.Namespace) -> int:
     single = is_single(args.images)
 
     failed = seen = faceless = 0
+    labels: Counter[str] = Counter()
     empty: list[str] = []
+    start = time.perf_counter()
     with ExitStack() as stack:
         writer = Writer(args.output, recognizer.classes, stack) if args.output else None
         results = recognizer.predict_many(inputs(args.images, empty),
@@ -264,6 +267,7 @@ def main(args: argparse.Namespace) -> int:
                 failed += 1
             else:
                 faceless += not result.faces
+                labels.update(face.label for face in result.faces)
                 if args.annotate:
                     annotate_path(result, recognizer.classes, args.annotate, single)
             if writer:
@@ -276,9 +280,21 @@ def main(args: argparse.Namespace) -> int:
         print(small_faces_note(faceless), file=sys.stderr)
     for message in empty:
         print(f"error: {message}", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {seen} image(s) could not be read", file=sys.stderr)
+    if not single and seen:
+        print(summary(seen, labels, faceless, failed, time.perf_counter() - start, args.output),
+              file=sys.stderr)
     return 2 if failed or empty else 0
+
+
+def summary(images: int, labels: Counter, faceless: int, failed: int, seconds: float,
+            output: str | None) -> str:
+    """The last line of a run over several images: what was found, at a glance."""
+    faces = sum(labels.values())
+    found = ", ".join(f"{name} {n}" for name, n in labels.most_common())
+    return (f"{images} image(s): {faces} face(s)" + (f" ({found})" if found else "")
+            + (f", no face in {faceless}" if faceless else "")
+            + (f", {failed} unreadable" if failed else "")
+            + f", in {seconds:.1f}s" + (f" -> {output}" if output else ""))
 
 
 def main_ray(args: argparse.Namespace) -> int:

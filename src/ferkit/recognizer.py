@@ -176,6 +176,16 @@ class Recognizer:
         boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
         return boxes, [d.score for d in dets], crops, (fw, fh)
 
+    def main_face(self, image: ImageInput, *, bgr: bool = False
+                  ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(box, grey crop) of the largest face in `image`, or None when there is none: the
+        face a photo labelled with one expression is about."""
+        boxes, _, crops, _ = self.find_faces(image, bgr=bgr)
+        if not boxes:
+            return None
+        i = int(np.argmax([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes]))
+        return boxes[i], crops[i]
+
     def predict(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
                 tta: bool | None = None) -> list[Face]:
         """Every face in `image` (a path, the file's bytes or a binary file object, a PIL

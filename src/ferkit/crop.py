@@ -1,0 +1,128 @@
+"""`ferkit crop`: a folder of photos -> the same tree of grey face crops, framed as FER2013's
+faces are, to train or evaluate on (`ferkit crop my_photos my_faces`, then
+`ferkit train --data my_faces`)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from .atomic import atomic_write
+from .errors import FerkitError
+from .images import open_image
+from .predict import IMAGE_SUFFIXES, add_detector_args, small_faces_note
+from .recognizer import load
+
+LOG = "crops.csv"  # in the output folder: where each crop came from, and the photos without one
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Find the largest face in every photo of a folder (a dataset laid out as "
+        "DIR/<class>/*.jpg, or DIR/{train,test}/<class>/) and write it as a grey face crop "
+        "at the same place in a new folder, framed as ferkit frames faces it recognises.",
+        add_help=add_help)
+    p.add_argument("input", help="a folder of photos (searched recursively)")
+    p.add_argument("output", help="a new or empty folder for the crops (PNG)")
+    p.add_argument("--size", type=int, default=96,
+                   help="side of the square crops in pixels (96, the bundled model's input; "
+                   "48 matches FER2013's)")
+    add_detector_args(p)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    src, out = Path(args.input), Path(args.output)
+    photos = photo_files(src)
+    check_output(src, out)
+    if not 8 <= args.size <= 1024:
+        raise FerkitError(f"--size {args.size}: choose a side from 8 to 1024 pixels")
+    recognizer = load(detector=args.detector, min_face=args.min_face)
+    rows, skipped = [], []
+    names = crop_names([photo.relative_to(src) for photo in photos])
+    for photo in tqdm(photos, desc="cropping", unit="photo", file=sys.stderr):
+        rel = photo.relative_to(src)
+        try:
+            # decoded at full size: the crops may be larger than the classifier's input
+            found = recognizer.main_face(open_image(photo))
+        except FerkitError as e:
+            skipped.append(str(e))
+            continue
+        if found is None:
+            rows.append([rel.as_posix(), "", "", "", "", ""])
+            continue
+        box, face = found
+        target = names[rel]
+        save_crop(face, args.size, out / target)
+        rows.append([rel.as_posix(), target.as_posix(), *box])
+    faces = sum(1 for row in rows if row[1])
+    if not faces:
+        raise FerkitError(f"no face found in any of the {len(rows)} readable photos in {src}"
+                          + (f" ({len(skipped)} unreadable)" if skipped else ""))
+    write_log(out / LOG, rows)
+    missing = len(rows) - faces
+    print(f"wrote {faces} face crops ({args.size}x{args.size}) from {len(photos)} photos to "
+          f"{out}; where each came from: {out / LOG}")
+    if missing:
+        print(f"no face found in {missing} photo(s) (their rows in {LOG} have no crop)")
+        if args.min_face is None:
+            print(small_faces_note(missing, "photo(s)"), file=sys.stderr)
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable file(s) (first: {skipped[0]})",
+              file=sys.stderr)
+    return 0
+
+
+def photo_files(src: Path) -> list[Path]:
+    """Every image file under src, sorted (hidden files and folders left out)."""
+    if not src.exists():
+        raise FerkitError(f"no such folder: {src}")
+    if not src.is_dir():
+        raise FerkitError(f"{src} is not a folder (ferkit crop reads a folder of photos)")
+    photos = sorted(p for p in src.rglob("*")
+                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    if not photos:
+        raise FerkitError(f"no image files in {src} (looked for "
+                          f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+    return photos
+
+
+def check_output(src: Path, out: Path) -> None:
+    """The output is a new or empty folder, outside the input: nothing there is overwritten,
+    and a second run never crops its own crops."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FerkitError(f"{out} already exists and is not an empty folder: choose a new one")
+    if out.resolve().is_relative_to(src.resolve()):
+        raise FerkitError(f"{out} is inside {src}: write the crops outside the photos' folder")
+
+
+def crop_names(photos: list[Path]) -> dict[Path, Path]:
+    """Each photo's crop: its name as a PNG, or its full name + .png where photos of one folder
+    share a stem (a.jpg and a.png -> a.jpg.png and a.png.png)."""
+    stems = Counter(p.with_suffix("") for p in photos)
+    return {p: p.with_suffix(".png") if stems[p.with_suffix("")] == 1
+            else p.with_name(p.name + ".png") for p in photos}
+
+
+def save_crop(face: np.ndarray, size: int, path: Path) -> None:
+    crop = Image.fromarray(face).resize((size, size), Image.Resampling.BILINEAR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: crop.save(tmp, format="PNG"))
+
+
+def write_log(path: Path, rows: list[list]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["photo", "crop", "x0", "y0", "x1", "y1"])
+            out.writerows(rows)
+
+    atomic_write(path, write)
