@@ -1,13 +1,24 @@
 import csv
 import http.server
 import io
+import itertools
 import socket
 import socketserver
 import threading
+import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import ROOT, SHARED, assert_user_error, ferkit, ferkit_without, requires_photos
+from conftest import (
+    ROOT,
+    SHARED,
+    assert_user_error,
+    ferkit,
+    ferkit_without,
+    free_port,
+    requires_photos,
+)
 from PIL import Image
 
 from ferkit import FerkitError
@@ -157,6 +168,55 @@ def test_a_network_stream_is_read_like_a_file_and_its_password_never_shown(mjpeg
         "happy"}
     assert "10 frames" in r.stdout and "viewer:***@127.0.0.1" in r.stdout
     assert "s3cret" not in r.stdout + r.stderr
+
+
+@pytest.fixture
+def rtsp_camera():
+    """An IP camera on 127.0.0.1: an RTSP server (rtsp-rs) streaming the astronaut moving,
+    H.264 at 15 fps (PyAV's x264), until the test ends. Yields its stream's URL."""
+    rtsp = pytest.importorskip("rtsp", reason="rtsp-rs (the dev extra) is not installed")
+    av = pytest.importorskip("av", reason="PyAV (the video extra) is not installed")
+    astronaut = np.asarray(Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
+                           .resize((320, 320)))
+    port = free_port()
+    server = rtsp.Server(f"127.0.0.1:{port}")
+    server.start()
+    stop = threading.Event()
+
+    def broadcast():
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width = encoder.height = 320
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = Fraction(1, 15)
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "g": "5"}
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            shift = 2 * abs(i % 20 - 10)  # to and fro: the face moves, never jumps
+            frame = av.VideoFrame.from_ndarray(np.roll(astronaut, shift, axis=1), format="rgb24")
+            frame.pts = i
+            for packet in encoder.encode(frame):
+                server.send_frame(bytes(packet), 90_000 // 15)
+            time.sleep(1 / 15)
+
+    thread = threading.Thread(target=broadcast, daemon=True)
+    thread.start()
+    yield f"rtsp://127.0.0.1:{port}/stream"
+    stop.set()
+    thread.join(timeout=5)
+    server.stop()
+
+
+def test_an_rtsp_camera_is_read_until_max_frames(rtsp_camera, tmp_path):
+    r = ferkit("video", rtsp_camera, "--max-frames", "12", "--output", str(tmp_path / "f.csv"))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
+    assert [int(row["frame"]) for row in rows] == list(range(12)), rows
+    assert {row["face_id"] for row in rows} == {"1"}, rows
+    assert {row["label"] for row in rows} == {"happy"}
+    frames = list(load().predict_video(rtsp_camera, every=2, max_frames=6))
+    assert [f.number for f in frames] == [0, 2, 4]
+    assert all(len(f.faces) == 1 and f.faces[0].label == "happy" for f in frames)
 
 
 def test_a_stream_that_does_not_answer_is_one_line(tmp_path):
