@@ -49,12 +49,15 @@ def server():
     proc.wait(10)
 
 
-def chrome(clip: Path):
-    """Headless Chromium whose webcam plays `clip` (the driver path given: no download)."""
+def chrome(clip: Path, mobile: dict | None = None):
+    """Headless Chromium whose webcam plays `clip` (the driver path given: no download);
+    `mobile`: chromedriver's mobileEmulation (a phone's screen and browser)."""
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    if mobile:
+        options.add_experimental_option("mobileEmulation", mobile)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                  "--window-size=1280,900", "--use-fake-ui-for-media-stream",
                  "--use-fake-device-for-media-stream",
@@ -300,3 +303,36 @@ def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browse
     assert browser.execute_script("return window.ferkitStats.frames") == frames
     assert "astronaut.png: 1" in browser.find_element(By.ID, "status").text
     assert "Start the webcam" in browser.find_element(By.ID, "camera").text
+
+
+PHONE = {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": True},
+         "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, "
+                      "like Gecko) Chrome/131.0 Mobile Safari/537.36"}
+
+
+def test_on_a_phone_sized_screen_the_page_fits_and_the_front_camera_works(server, tmp_path):
+    """A phone's screen (390x844 CSS pixels, touch, a phone's browser): nothing wider than the
+    screen, the picture and its faces one above the other, and the webcam labels a face."""
+    from selenium.webdriver.common.by import By
+
+    driver = chrome(write_y4m(ASTRONAUT, tmp_path / "smile.y4m"), mobile=PHONE)
+    try:
+        driver.get(server)
+        wait(driver, "document.getElementById('legend').children.length === 7")
+        assert driver.execute_script("return window.innerWidth") == 390
+        driver.find_element(By.ID, "camera").click()
+        wait(driver, "window.ferkitStats.frames >= 3")
+        assert face_labels(driver)[0].startswith("Face 1: HAPPY")
+        overflow = driver.execute_script(
+            "return [...document.querySelectorAll('body *')].filter(e => e.offsetParent !== null"
+            " && e.getBoundingClientRect().right > window.innerWidth + 0.5)"
+            ".map(e => e.tagName + '#' + e.id + '.' + e.className)")
+        assert overflow == [], overflow
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth") <= 390
+        view, aside = (driver.find_element(By.CSS_SELECTOR, s).rect for s in ("#view", "aside"))
+        assert aside["y"] >= view["y"] + view["height"]  # below the picture, not squeezed
+        assert view["width"] >= 300  # the picture takes the screen's width
+        driver.save_screenshot(str(tmp_path / "phone.png"))
+    finally:
+        driver.quit()
