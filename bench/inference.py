@@ -2,7 +2,8 @@
 
     python bench/inference.py                   # the bundled model
     python bench/inference.py --model best_model.onnx --threads 2
-    python bench/inference.py --compare model_int8.onnx   # two classifiers, one run
+    python bench/inference.py --compare int8     # and the bundled int8 model, one run
+    python bench/inference.py --compare model_int8.onnx   # or any other classifier
 
 classifier_batch1 / classifier_batched: the model alone on ONNX Runtime (per face);
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
@@ -80,7 +81,7 @@ def run_cli(*args: str) -> tuple[float, int, str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="a .onnx model (default: the bundled model)")
+    p.add_argument("--model", help="a .onnx model, or int8 (default: the bundled model)")
     p.add_argument("--compare", action="append", default=[], metavar="MODEL",
                    help="also time this classifier (e.g. an int8 export), same crops")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")

@@ -14,21 +14,38 @@ pytestmark = pytest.mark.skipif(not recognizer.BUNDLED_MODEL.is_file(),
                                 reason="no bundled model in this checkout")
 
 
-def test_the_bundled_model_is_pinned_and_small():
-    assert recognizer.BUNDLED_MODEL.stat().st_size <= 10_000_000
-    rec = ferkit.load()
+@pytest.mark.parametrize("name", [None, "int8"])
+def test_the_bundled_models_are_pinned_and_small(name):
+    path, _, card = recognizer.BUNDLED[name]
+    assert path.stat().st_size <= 10_000_000
+    rec = ferkit.load(name)
     assert rec.classes == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert rec.backend.path == path and card["fer2013_publictest_accuracy"] > 0.67
+    assert rec.config.get("precision", "fp32") == ("int8" if name else "fp32")
 
 
-def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", [None, "int8"])
+def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch, name):
+    path, pinned, card = recognizer.BUNDLED[name]
     copy = tmp_path / "model.onnx"
-    shutil.copy(recognizer.BUNDLED_MODEL, copy)
+    shutil.copy(path, copy)
     with open(copy, "r+b") as f:
         f.seek(-100, 2)
         f.write(b"\0" * 10)
-    monkeypatch.setattr(recognizer, "BUNDLED_MODEL", copy)
+    monkeypatch.setitem(recognizer.BUNDLED, name, (copy, pinned, card))
     with pytest.raises(FerkitError, match="damaged"):
-        ferkit.load()
+        ferkit.load(name)
+
+
+def test_the_int8_model_agrees_with_the_bundled_model_on_the_demo_photos():
+    default, int8 = ferkit.load(), ferkit.load("int8")
+    for photo in ("astronaut.png",):
+        a, b = default.predict(ROOT / "photos" / photo), int8.predict(ROOT / "photos" / photo)
+        assert [f.box for f in a] == [f.box for f in b]  # the same detector
+        assert [f.label for f in a] == [f.label for f in b] == ["happy"]
+        assert abs(a[0].confidence - b[0].confidence) < 0.05
+    r = run("predict.py", "photos/astronaut.png", "--model", "int8")
+    assert r.returncode == 0 and "Predicted Emotion: HAPPY" in r.stdout, r.stderr
 
 
 def test_demo_photo_is_happy():

@@ -7,7 +7,7 @@ from conftest import ROOT, ferkit
 from packaging.utils import canonicalize_name
 
 from ferkit import info
-from ferkit.recognizer import BUNDLED_MODEL
+from ferkit.recognizer import BUNDLED_INT8, BUNDLED_MODEL
 
 
 def test_info_lists_every_extra_its_packages_and_the_runtime():
@@ -23,7 +23,11 @@ def test_info_lists_every_extra_its_packages_and_the_runtime():
         assert {canonicalize_name(p) for p in found["extras"][extra]} == names, extra
     assert found["extras"]["core"]["onnxruntime"] == found["onnxruntime"]
     assert "CPUExecutionProvider" in found["providers"]
-    assert found["bundled_model"]["sha256_as_pinned"] is BUNDLED_MODEL.is_file()
+    models = found["bundled_models"]
+    assert set(models) == {"default", "int8"}
+    assert models["default"]["sha256_as_pinned"] is BUNDLED_MODEL.is_file()
+    assert models["int8"]["sha256_as_pinned"] is BUNDLED_INT8.is_file()
+    assert models["int8"]["path"].endswith("_int8.onnx")
 
 
 def test_a_missing_package_is_named_in_its_extra(monkeypatch, capsys):

@@ -34,8 +34,13 @@ def test_int8_export_from_onnx_and_from_a_checkpoint(tiny_checkpoint, tiny_onnx,
         assert r.returncode == 0, r.stderr
         assert "int8, calibrated on 32 faces" in r.stdout and "Collecting" not in r.stdout
         session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-        assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+        graph = onnx.load(str(out)).graph
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+        # the head's output stays float: logits and probabilities are not rounded to 8 bits
+        last = next(n for n in graph.node if "probs" in n.output)
+        assert last.op_type == "Softmax"
+        assert not any(n.op_type == "QuantizeLinear" and set(n.input) & set(last.input)
+                       for n in graph.node)
         config = json.loads(session.get_modelmeta().custom_metadata_map["ferkit"])
         assert config["precision"] == "int8" and config["classes"] == load(tiny_onnx).classes
         int8 = load(out).classify(crops)

@@ -16,7 +16,7 @@ pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferki
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit import load  # noqa: E402
-from ferkit.recognizer import BUNDLED_SHA256  # noqa: E402
+from ferkit.recognizer import BUNDLED_INT8_SHA256, BUNDLED_SHA256  # noqa: E402
 from ferkit.serve import Limits, create_app  # noqa: E402
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
@@ -63,6 +63,17 @@ def test_health_model_docs_and_page(client):
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert "getUserMedia" in client.get("/static/app.js").text
+
+
+def test_the_int8_model_is_described_as_itself():
+    from ferkit.serve import describe
+
+    default, int8 = describe(load(threads=1)), describe(load("int8", threads=1))
+    assert (default["model"], int8["model"]) == ("bundled", "int8")
+    assert (default["precision"], int8["precision"]) == ("fp32", "int8")
+    assert int8["sha256"] == BUNDLED_INT8_SHA256
+    assert int8["accuracy"]["fer2013_publictest_accuracy"] < default["accuracy"][
+        "fer2013_publictest_accuracy"]
 
 
 def test_predict_returns_what_the_cli_prints(client, tmp_path):

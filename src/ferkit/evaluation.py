@@ -29,8 +29,8 @@ from .data import list_classes, list_files, read_file_list
 from .errors import FerkitError
 from .extras import require
 from .images import open_image, to_gray
-from .predict import add_detector_args, check_batch_size, small_faces_note
-from .recognizer import BUNDLED_MODEL, load
+from .predict import MODEL_HELP, add_detector_args, check_batch_size, small_faces_note
+from .recognizer import load
 
 # what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)
 REPORT_MODULES = ("sklearn", "matplotlib", "seaborn")
@@ -108,7 +108,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Evaluate a model on an image-folder split (DIR/<class>/*.jpg).",
         add_help=add_help,
     )
-    p.add_argument("--model", help="a .pth checkpoint or .onnx model (default: the bundled model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--data", required=True,
                    help="a split folder (data/test), or FER2013's CSV with --split")
     p.add_argument("--split", default="PrivateTest", choices=USAGES,
@@ -161,7 +161,7 @@ def main(args: argparse.Namespace) -> None:
                           f"{root}" if done.names else f"no readable image in {root}")
     probs, y_true = done.probs, done.labels
     metrics = compute_metrics(y_true, probs.argmax(1), recognizer.classes)
-    metrics.update(model=str(args.model or BUNDLED_MODEL), data=str(root), tta=recognizer.tta,
+    metrics.update(model=str(recognizer.backend.path), data=str(root), tta=recognizer.tta,
                    device=str(recognizer.backend.device),
                    temperature=recognizer.temperature,
                    ece=expected_calibration_error(probs, y_true),

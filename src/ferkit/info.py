@@ -57,19 +57,24 @@ def accelerators() -> dict:
 
 
 def bundled() -> dict:
-    from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, BUNDLED_SHA256
+    """Each bundled model ("default", "int8"): its file, and whether it is the pinned one."""
+    from .recognizer import BUNDLED
 
-    if not BUNDLED_MODEL.is_file():
-        return {"path": str(BUNDLED_MODEL), "present": False}
-    digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
-    return {"path": str(BUNDLED_MODEL), "present": True, "sha256_as_pinned":
-            digest == BUNDLED_SHA256, **BUNDLED_CARD}
+    models = {}
+    for name, (path, pinned, card) in BUNDLED.items():
+        if not path.is_file():
+            models[name or "default"] = {"path": str(path), "present": False}
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        models[name or "default"] = {"path": str(path), "present": True,
+                                     "sha256_as_pinned": digest == pinned, **card}
+    return models
 
 
 def collect() -> dict:
     return {"ferkit": __version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "cpus": os.cpu_count(),
-            "extras": extras(), **accelerators(), "bundled_model": bundled()}
+            "extras": extras(), **accelerators(), "bundled_models": bundled()}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -87,8 +92,9 @@ def main(args: argparse.Namespace) -> int:
     for extra, packages in info["extras"].items():
         listed = ", ".join(f"{p} {v}" if v else f"{p} MISSING" for p, v in packages.items())
         print(f"{extra + ':':10s}{listed}")
-    model = info["bundled_model"]
-    state = ("missing" if not model["present"] else "as pinned"
-             if model["sha256_as_pinned"] else "DIFFERS from the pinned SHA-256")
-    print(f"bundled model: {model['path']} ({state})")
+    for name, model in info["bundled_models"].items():
+        state = ("missing" if not model["present"] else "as pinned"
+                 if model["sha256_as_pinned"] else "DIFFERS from the pinned SHA-256")
+        print(f"bundled model{'' if name == 'default' else ' ' + name}: {model['path']} "
+              f"({state})")
     return 0

@@ -54,6 +54,15 @@ BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
 BUNDLED_SHA256 = "e11502ff78e2095e7bc07c84e90f8db4286b69b7c5ea9f8b8baa0f24055b765b"
 BUNDLED_CARD = {"fer2013_publictest_accuracy": 0.6818, "macro_f1": 0.657,
                 "card": "docs/MODEL_CARD.md"}
+# The same model quantised to int8 (`ferkit export --int8`, calibrated on 1,024 FER2013 train
+# faces): ferkit.load("int8"), --model int8. Faster on CPUs, 0.2 points less accurate.
+BUNDLED_INT8 = ASSETS / "ferkit_mobilenet_v2_int8.onnx"
+BUNDLED_INT8_SHA256 = "1e1b93a5f755b1081a69814bbb1c165120957f68fc61a5d3090e85ee3b51259d"
+BUNDLED_INT8_CARD = {"fer2013_publictest_accuracy": 0.6796, "macro_f1": 0.646,
+                     "card": "docs/MODEL_CARD.md"}
+# what each name of a bundled model loads: (file, pinned SHA-256, its numbers)
+BUNDLED = {None: (BUNDLED_MODEL, BUNDLED_SHA256, BUNDLED_CARD),
+           "int8": (BUNDLED_INT8, BUNDLED_INT8_SHA256, BUNDLED_INT8_CARD)}
 
 
 @dataclass
@@ -235,25 +244,28 @@ def _scaled(box, sx: float, sy: float) -> tuple[float, float, float, float]:
     return x0 * sx, y0 * sy, x1 * sx, y1 * sy
 
 
-def bundled_model() -> Path:
-    """The model shipped in the package, checked against its pinned SHA-256."""
-    if not BUNDLED_MODEL.is_file():
+def bundled_model(name: str | None = None) -> Path:
+    """A model shipped in the package (None: the default one; "int8"), checked against its
+    pinned SHA-256."""
+    path, pinned, _ = BUNDLED[name]
+    if not path.is_file():
         raise FerkitError(
             "this install has no bundled model; pass a model path (e.g. --model best_model.pth)"
         )
-    digest = hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()
-    if digest != BUNDLED_SHA256:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != pinned:
         raise FerkitError(
-            f"the bundled model {BUNDLED_MODEL} is damaged (sha256 {digest[:12]}…, "
-            f"expected {BUNDLED_SHA256[:12]}…); reinstall ferkit"
+            f"the bundled model {path} is damaged (sha256 {digest[:12]}…, "
+            f"expected {pinned[:12]}…); reinstall ferkit"
         )
-    return BUNDLED_MODEL
+    return path
 
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
          detector: Detector | str | None = None, threads: int | None = None,
          min_face: float | None = None, device: str = "cpu") -> Recognizer:
-    """A Recognizer for `model` (.onnx or .pth), or for the bundled model when None.
+    """A Recognizer for `model` (.onnx or .pth), for the bundled model when None, or for its
+    int8 copy when "int8" (faster on CPUs, 0.2 points less accurate: docs/MODEL_CARD.md).
 
     detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
     faces, ~1.5-2x slower), or any object with detect(rgb) -> [Detection].
@@ -268,6 +280,6 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
-    backend = open_backend(model if model is not None else bundled_model(), threads=threads,
-                           device=device)
+    path = bundled_model(model) if model is None or model in BUNDLED else model
+    backend = open_backend(path, threads=threads, device=device)
     return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)

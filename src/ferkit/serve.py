@@ -38,8 +38,8 @@ from starlette.formparsers import MultiPartException
 from . import __version__
 from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
-from .predict import add_detector_args, result_dict
-from .recognizer import BUNDLED_CARD, BUNDLED_MODEL, Recognizer, Result, load
+from .predict import MODEL_HELP, add_detector_args, result_dict
+from .recognizer import BUNDLED, Recognizer, Result, load
 
 WEB = Path(__file__).parent / "web"
 STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
@@ -58,7 +58,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (127.0.0.1: this machine only; 0.0.0.0: every network)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
+    p.add_argument("--model", help=MODEL_HELP)
     add_detector_args(p)
     p.add_argument("--max-upload-mb", type=float, default=20, help="larger requests get 413")
     p.add_argument("--max-batch", type=int, default=32, help="images per /predict/batch")
@@ -290,9 +290,10 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
 def describe(recognizer: Recognizer) -> dict:
     """What GET /model says about the model being served."""
     path = Path(recognizer.backend.path)
-    bundled = path.resolve() == BUNDLED_MODEL.resolve()
+    bundled = next((name or "bundled" for name, (file, _, _) in BUNDLED.items()
+                    if path.resolve() == file.resolve()), None)
     return {
-        "model": "bundled" if bundled else path.name,
+        "model": bundled or path.name,  # "bundled", "int8", or the file's name
         "arch": recognizer.config.get("arch"),
         "classes": recognizer.classes,
         "input_size": recognizer.img_size,
@@ -303,7 +304,8 @@ def describe(recognizer: Recognizer) -> dict:
         # the smallest face looked for: pixels, or null for the default share of each picture
         "min_face": recognizer.min_face,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "accuracy": BUNDLED_CARD if bundled else recognizer.config.get("metrics"),
+        "accuracy": (BUNDLED[None if bundled == "bundled" else bundled][2] if bundled
+                     else recognizer.config.get("metrics")),
         "ferkit_version": __version__,
     }
 

@@ -25,7 +25,7 @@ import numpy as np
 from .atomic import check_figure_name
 from .errors import FerkitError
 from .extras import require
-from .predict import add_detector_args, small_faces_note
+from .predict import MODEL_HELP, add_detector_args, small_faces_note
 from .recognizer import Face, load
 from .videowriter import VideoWriter
 
@@ -111,7 +111,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="a video file (anything OpenCV/FFmpeg reads) or a stream URL "
                    "(rtsp://, http://: an IP camera); several files with --ray")
     p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
-    p.add_argument("--model", help="a .onnx or .pth model (default: the bundled model)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
     p.add_argument("--annotate", metavar="OUT.mp4", help="write the video with boxes and labels")
     p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
