@@ -1,6 +1,7 @@
 """The page in a real browser: headless Chromium, a fake webcam showing a smiling face, and an
 upload. Needs Debian's chromium and chromium-driver (.ci/run installs them)."""
 
+import re
 import shutil
 import ssl
 import time
@@ -125,6 +126,11 @@ def test_the_webcam_shows_happy_for_a_smiling_face(server, browser, tmp_path):
     stats = browser.execute_script("return window.ferkitStats")
     # every frame of the clip is the smiling astronaut: one face, HAPPY
     assert all(labels == ["happy"] for labels in stats["labels"]), stats["labels"]
+    # shown as a mirror: her face, left of the photo's centre, is right of the view's
+    assert all(0.5 < centres[0] < 0.7 for centres in stats["centres"]), stats["centres"]
+    # the rate counts since the webcam started (a frame every 200 ms), not over 5 s at once
+    rate = re.search(r"([\d.]+) frames/s", browser.find_element(By.ID, "status").text)
+    assert float(rate.group(1)) >= 1.5, rate.string
     assert face_labels(browser)[0].startswith("Face 1: HAPPY")
     assert stats["errors"] == 0
     chart = browser.execute_script(
@@ -270,6 +276,9 @@ def test_a_video_file_plays_in_the_page_with_labels_on_its_frames(server, browse
     assert "Stop the video" in browser.find_element(By.ID, "camera").text
     assert all(labels == ["happy"] for labels in browser.execute_script(
         "return window.ferkitStats.labels")), "every frame shows the smiling astronaut"
+    # a video file is shown as it is, not mirrored like the webcam: her face left of centre
+    assert all(0.3 < centres[0] < 0.5 for centres in browser.execute_script(
+        "return window.ferkitStats.centres"))
     assert face_labels(browser)[0].startswith("Face 1: HAPPY")
     wait(browser, "document.getElementById('status').textContent.includes('played to the end')")
     assert "Start the webcam" in browser.find_element(By.ID, "camera").text

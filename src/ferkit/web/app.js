@@ -13,7 +13,7 @@ const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], b
                 live: null, timer: null, history: [], tracks: [] };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
-                                      labels: [], errors: 0 });
+                                      labels: [], centres: [], errors: 0 });
 
 function headers(extra = {}) {
   return state.token ? { ...extra, Authorization: `Bearer ${state.token}` } : extra;
@@ -187,10 +187,16 @@ async function analyseFile(file) {
   }
 }
 
-async function grabFrame(video, canvas) {
+// The webcam is shown as a mirror, as video calls show their own camera (moving left moves
+// left on screen); the mirrored frame is what is sent, so boxes land on the faces as shown.
+// Expressions read the same either way (the model trains on mirrored faces too).
+async function grabFrame(video, canvas, mirror) {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
-  canvas.getContext("2d").drawImage(video, 0, 0);
+  const c = canvas.getContext("2d");
+  c.setTransform(mirror ? -1 : 1, 0, 0, 1, mirror ? canvas.width : 0, 0);
+  c.drawImage(video, 0, 0);
+  c.setTransform(1, 0, 0, 1, 0, 0);
   return new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
 }
 
@@ -199,7 +205,7 @@ async function tick(video, canvas) {
   state.busy = true;
   const started = performance.now();
   try {
-    const blob = await grabFrame(video, canvas);
+    const blob = await grabFrame(video, canvas, state.live.kind === "webcam");
     const result = smooth(await predict(blob, "image/jpeg"), started);
     if (!state.live) return;  // stopped while this frame was out
     draw(canvas, result);
@@ -207,11 +213,15 @@ async function tick(video, canvas) {
     remember(result);
     stats.frames += 1;
     stats.labels.push(result.faces.map((f) => f.label));
+    // each face's centre across the frame (0: left edge, 1: right edge), as shown
+    stats.centres.push(result.faces.map((f) => (f.box[0] + f.box[2]) / 2 / canvas.width));
     if (result.faces.length && stats.firstLabelAt === null) stats.firstLabelAt = performance.now();
-    const recent = state.history.filter((s) => performance.now() - s.t < 5000).length;
+    // over the last 5 s, or since the source started when that is more recent
+    const span = Math.min(5000, Math.max(1000, performance.now() - stats.cameraStartedAt));
+    const recent = state.history.filter((s) => performance.now() - s.t < span).length;
     status(`${state.live.kind}: ${result.faces.length} face(s), ` +
            `${Math.round(performance.now() - started)}` +
-           ` ms per frame, ${(recent / 5).toFixed(1)} frames/s with a face`);
+           ` ms per frame, ${(recent / (span / 1000)).toFixed(1)} frames/s with a face`);
   } catch (e) {
     fail(e);
   } finally {
@@ -302,7 +312,8 @@ async function loadModel() {
     state.classes = m.classes;
     state.minFace = m.min_face;
     const acc = m.accuracy && m.accuracy.fer2013_publictest_accuracy;
-    $("model").textContent = `${m.arch}, ${m.input_size}px` +
+    $("model").textContent = `${m.arch}${m.precision === "int8" ? " int8" : ""}, ` +
+      `${m.input_size}px` +
       (acc ? `, ${(acc * 100).toFixed(1)}% on FER2013 PublicTest` : "");
     $("legend").innerHTML = m.classes.map((c) =>
       `<span><i style="background:${color(c)}"></i>${c}</span>`).join("");
