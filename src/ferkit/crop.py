@@ -40,10 +40,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     src, out = Path(args.input), Path(args.output)
-    photos = photo_files(src)
-    check_output(src, out)
     if not 8 <= args.size <= 1024:
         raise FerkitError(f"--size {args.size}: choose a side from 8 to 1024 pixels")
+    photos = photo_files(src)
+    check_output(src, out)
     recognizer = load(detector=args.detector, min_face=args.min_face)
     rows, skipped = [], []
     names = crop_names([photo.relative_to(src) for photo in photos])

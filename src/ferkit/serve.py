@@ -290,10 +290,11 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
 def describe(recognizer: Recognizer) -> dict:
     """What GET /model says about the model being served."""
     path = Path(recognizer.backend.path)
-    bundled = next((name or "bundled" for name, (file, _, _) in BUNDLED.items()
+    # one of the bundled models ("bundled", "int8") and its numbers, or None
+    bundled = next(((name or "bundled", card) for name, (file, _, card) in BUNDLED.items()
                     if path.resolve() == file.resolve()), None)
     return {
-        "model": bundled or path.name,  # "bundled", "int8", or the file's name
+        "model": bundled[0] if bundled else path.name,
         "arch": recognizer.config.get("arch"),
         "classes": recognizer.classes,
         "input_size": recognizer.img_size,
@@ -304,8 +305,7 @@ def describe(recognizer: Recognizer) -> dict:
         # the smallest face looked for: pixels, or null for the default share of each picture
         "min_face": recognizer.min_face,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "accuracy": (BUNDLED[None if bundled == "bundled" else bundled][2] if bundled
-                     else recognizer.config.get("metrics")),
+        "accuracy": bundled[1] if bundled else recognizer.config.get("metrics"),
         "ferkit_version": __version__,
     }
 
