@@ -53,6 +53,8 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, 
                 xticklabels=predicted, yticklabels=classes)
     ax_n.set(title="Counts", xlabel="predicted", ylabel="true")
     ax_p.set(title="Row-normalised (recall)", xlabel="predicted", ylabel="true")
+    for ax in (ax_n, ax_p):  # long names ("surprise", "no face") would run into each other
+        ax.tick_params(axis="x", labelrotation=30)
     if title:
         fig.suptitle(title)
     _save(fig, path)
