@@ -41,5 +41,5 @@ python3 -m ferkit evaluate --model "$OUT/shipped.onnx" --data "$FERKIT_SHARED/fe
 # training_history.png}, test/{metrics.json,confusion_matrix.png,reliability.png}. The
 # validation split's report and plots, and the PublicTest report, are inside the metrics files.
 rm -f "$OUT"/shipped/{last_model.pth,classification_report.txt,confusion_matrix.png,val_split.txt} \
-    "$OUT/test/classification_report.txt"
+    "$OUT"/test/{classification_report.txt,predictions.csv,mistakes.png}
 find "$OUT" -type f | sort

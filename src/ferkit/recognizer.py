@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 ASSETS = Path(__file__).parent / "assets"
 # The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
-# Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together.
+# Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together, and then the
+# int8 copy below too (`ferkit export --model NEW.onnx --output ...int8.onnx --int8 TRAIN_DIR`).
 BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
 BUNDLED_SHA256 = "e11502ff78e2095e7bc07c84e90f8db4286b69b7c5ea9f8b8baa0f24055b765b"
 BUNDLED_CARD = {"fer2013_publictest_accuracy": 0.6818, "macro_f1": 0.657,
