@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -72,6 +73,21 @@ def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
     face = out[0]["faces"][0]
     assert set(face) == {"box", "label", "confidence", "probs", "detection_score"}
     assert abs(sum(face["probs"].values()) - 1) < 1e-4
+
+
+def test_annotating_a_folder_keeps_every_picture_and_photos_stay_jpeg(tmp_path):
+    photos = tmp_path / "photos"
+    for folder in ("a", "b"):
+        (photos / folder).mkdir(parents=True)
+        Image.open(ROOT / "photos" / "astronaut.png").convert("RGB").save(
+            photos / folder / "same.jpg")
+    shutil.copy(ROOT / "photos" / "astronaut.png", photos / "a" / "same.png")
+    r = ferkit("predict", str(photos), "--annotate", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["same-2.jpg", "same.jpg", "same.png"]  # a/same.jpg, b/same.jpg, png
+    assert Image.open(tmp_path / "out" / "same-2.jpg").format == "JPEG"
+    assert Image.open(tmp_path / "out" / "same.png").format == "PNG"
 
 
 def test_a_run_over_several_images_ends_with_what_it_found(tmp_path):

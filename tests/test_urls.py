@@ -66,6 +66,12 @@ def test_annotating_a_url_names_the_picture_after_its_path(site, tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut.png",
                                                                    "local.png"]
+    # two inputs of one name: both kept
+    r = ferkit("predict", f"{site}/astronaut.png", str(tmp_path / "local.png"),
+               f"{site}/astronaut.png?again", "--annotate", str(tmp_path / "twice"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "twice").iterdir()) == [
+        "astronaut-2.png", "astronaut.png", "local.png"]
 
 
 def test_which_strings_are_urls():

@@ -250,6 +250,7 @@ def main(args: argparse.Namespace) -> int:
 
     failed = seen = faceless = 0
     labels: Counter[str] = Counter()
+    annotated: set[str] = set()  # the names written to the --annotate folder so far
     empty: list[str] = []
     start = time.perf_counter()
     with ExitStack() as stack:
@@ -273,7 +274,7 @@ def main(args: argparse.Namespace) -> int:
                 faceless += not result.faces
                 labels.update(face.label for face in result.faces)
                 if args.annotate:
-                    annotate_path(result, recognizer.classes, args.annotate, single)
+                    annotate_path(result, recognizer.classes, args.annotate, single, annotated)
             if writer:
                 writer.write(result)
             if args.json:
