@@ -130,3 +130,19 @@ def test_a_resume_on_changed_data_is_refused(data, uninterrupted, tmp_path):
         resume.check_data(path, ckpt, ckpt["config"]["classes"], 71)
     with pytest.raises(FerkitError, match="the classes changed"):
         resume.check_data(path, ckpt, ["a", "b"], 70)
+
+
+def test_a_new_run_does_not_replace_another_run_unasked(data, uninterrupted, tmp_path):
+    before = {p.name: p.read_bytes() for p in uninterrupted.glob("*.pth")}
+    r = ferkit("train", "--data", str(data), "--output-dir", str(uninterrupted), *FLAGS)
+    assert_user_error(r, f"{uninterrupted} already holds a run (best_model.pth, last_model.pth)")
+    assert {p.name: p.read_bytes() for p in uninterrupted.glob("*.pth")} == before
+    assert_user_error(ferkit("train", "--resume", str(uninterrupted), "--overwrite"),
+                      "choose one")
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "best_model.pth").write_bytes(before["best_model.pth"])
+    r = ferkit("train", "--data", str(data), "--output-dir", str(again), "--overwrite", *FLAGS,
+               "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    assert (again / "best_model.pth").read_bytes() != before["best_model.pth"]

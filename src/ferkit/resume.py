@@ -18,7 +18,7 @@ from .errors import FerkitError
 
 # Settings a resumed run may change: where and how it runs, not what it trains.
 CHANGEABLE = {"resume", "output_dir", "device", "no_progress", "cache_dir", "save_every",
-              "compile", "command"}
+              "compile", "command", "overwrite"}
 
 
 def find_checkpoint(path: str | Path) -> Path:

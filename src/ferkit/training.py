@@ -91,6 +91,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="where best_model.pth, plots and reports go (.)")
     p.add_argument("--resume", metavar="RUN",
                    help="continue a run exactly: its folder or its last_model.pth")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --output-dir that holds one (its models are "
+                   "replaced); without it such a folder is refused")
     p.add_argument("--save-every", type=int, default=0, metavar="STEPS",
                    help="also write the resume checkpoint every STEPS steps (0: each epoch)")
     p.add_argument("--recipe", choices=sorted(RECIPES),
@@ -381,13 +384,29 @@ def _progress(iterable, ctx, desc):
     return tqdm(iterable, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
 
 
+def check_new_run(out: Path) -> None:
+    """A new run never replaces another's models unasked (hours of training, gone at the end
+    of the first epoch)."""
+    found = [name for name in ("best_model.pth", "last_model.pth") if (out / name).exists()]
+    if found:
+        raise FerkitError(
+            f"{out} already holds a run ({', '.join(found)}): `--resume {out}` continues it, "
+            "--overwrite starts a new one there, or choose another --output-dir"
+        )
+
+
 def main(args: argparse.Namespace) -> nn.Module:
     """Train as `args` say; returns the trained (unwrapped) model."""
     resumed = None
     if args.resume:
+        if args.overwrite:
+            raise FerkitError("--resume continues a run and --overwrite starts a new one: "
+                              "choose one")
         resume_path, resumed = resume.load(args.resume)
         args = resume.merge_args(args, resume_path, resumed)
     args = resolve_recipe(args)
+    if not resumed and not args.overwrite:
+        check_new_run(Path(args.output_dir))
     device, rank, world = setup_device(args.device)
     master = rank == 0
     torch.manual_seed(args.seed)
