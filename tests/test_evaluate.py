@@ -8,7 +8,7 @@ import numpy as np
 from conftest import ROOT, assert_user_error, ferkit, write_fer_csv
 from PIL import Image
 
-from ferkit.evaluation import MISTAKES, classify_all, labelled_faces
+from ferkit.evaluation import classify_all, labelled_faces
 from ferkit.recognizer import load
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
@@ -82,7 +82,7 @@ def test_predictions_csv_agrees_with_the_metrics_and_mistakes_are_the_most_confi
     classes = m["classes"]
     for row in rows:
         probs = [float(row[c]) for c in classes]
-        assert row["predicted"] == classes[int(np.argmax(probs))]
+        assert float(row[row["predicted"]]) == max(probs)  # (ties at 4 decimals allowed)
         assert row["label"] == row["file"].split("/")[0] and row["x0"] == ""
     rec = load()  # the bundled model: its confidences on these faces differ widely
     samples, total, _ = labelled_faces(tiny_data / "test", rec.classes)
@@ -93,7 +93,7 @@ def test_predictions_csv_agrees_with_the_metrics_and_mistakes_are_the_most_confi
     assert np.allclose(confidences, sorted(done.probs.max(1)[wrong], reverse=True)[:4])
     assert all(label != predicted for _, _, label, predicted, _ in done.mistakes)
     assert done.mistakes[0][-1].shape == (96, 96)
-    assert MISTAKES == 24 and Image.open(out / "mistakes.png").size[1] > 300
+    assert Image.open(out / "mistakes.png").size[1] > 300
 
 
 def test_detect_options_and_data_it_does_not_fit_are_one_line_errors(tmp_path):
