@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 from conftest import ROOT, assert_user_error, ferkit, ferkit_without
 from PIL import Image
 
@@ -75,3 +76,42 @@ def test_crop_refuses_what_would_lose_or_mix_files(tmp_path):
     r = ferkit("crop", str(photos), str(tmp_path / "out"), "--size", "2")
     assert_user_error(r, "--size 2")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_run_adds_new_photos_and_an_interrupted_one_goes_on(tmp_path, monkeypatch):
+    from ferkit import crop
+
+    photos, out = photo_tree(tmp_path / "photos"), tmp_path / "faces"
+    args = crop.get_args_parser().parse_args([str(photos), str(out), "--size", "64"])
+
+    class Interrupted:  # Ctrl-C while the third photo is looked at
+        def __init__(self):
+            self.real, self.calls = load(), 0
+
+        def main_face(self, image):
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return self.real.main_face(image)
+
+    monkeypatch.setattr(crop, "load", lambda **kw: Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        crop.main(args)
+    monkeypatch.undo()
+    with open(out / "crops.csv", newline="") as f:
+        first = [row["photo"] for row in csv.DictReader(f)]
+    assert first == ["test/happy/blank.png", "train/happy/a.jpg"]  # what was done is kept
+    kept = (out / "train/happy/a.jpg.png").stat().st_mtime_ns
+
+    Image.open(ASTRONAUT).save(photos / "test/happy/new.png")  # and a photo comes meanwhile
+    r = ferkit("crop", str(photos), str(out), "--size", "64")
+    assert r.returncode == 0, r.stderr
+    assert "wrote 3 face crops (64x64) from 4 photos" in r.stdout  # the broken one again
+    assert "(2 photos cropped before were left as they were)" in r.stdout
+    with open(out / "crops.csv", newline="") as f:
+        assert [row["photo"] for row in csv.DictReader(f)] == [
+            "test/happy/blank.png", "test/happy/new.png", "train/happy/a.jpg",
+            "train/happy/a.png", "train/sad/pair.jpg"]
+    assert (out / "train/happy/a.jpg.png").stat().st_mtime_ns == kept
+    r = ferkit("crop", str(photos), str(out), "--size", "96")
+    assert_user_error(r, "holds 64x64 crops: --size 64 adds to them")

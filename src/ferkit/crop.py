@@ -30,7 +30,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "at the same place in a new folder, framed as ferkit frames faces it recognises.",
         add_help=add_help)
     p.add_argument("input", help="a folder of photos (searched recursively)")
-    p.add_argument("output", help="a new or empty folder for the crops (PNG)")
+    p.add_argument("output", help="a new or empty folder for the crops (PNG), or one an earlier "
+                   "ferkit crop wrote: photos it cropped are skipped, new ones added")
     p.add_argument("--size", type=int, default=96,
                    help="side of the square crops in pixels (96, the bundled model's input; "
                    "48 matches FER2013's)")
@@ -43,33 +44,39 @@ def main(args: argparse.Namespace) -> int:
     if not 8 <= args.size <= 1024:
         raise FerkitError(f"--size {args.size}: choose a side from 8 to 1024 pixels")
     photos = photo_files(src)
-    check_output(src, out)
+    done = previous_run(src, out, args.size)
+    todo = [p for p in photos if p.relative_to(src).as_posix() not in done]
     recognizer = load(detector=args.detector, min_face=args.min_face)
-    rows, skipped = [], []
+    rows, skipped = list(done.values()), []
     names = crop_names([photo.relative_to(src) for photo in photos])
-    for photo in tqdm(photos, desc="cropping", unit="photo", file=sys.stderr):
-        rel = photo.relative_to(src)
-        try:
-            # decoded at full size: the crops may be larger than the classifier's input
-            found = recognizer.main_face(open_image(photo))
-        except FerkitError as e:
-            skipped.append(str(e))
-            continue
-        if found is None:
-            rows.append([rel.as_posix(), "", "", "", "", ""])
-            continue
-        box, face = found
-        target = names[rel]
-        save_crop(face, args.size, out / target)
-        rows.append([rel.as_posix(), target.as_posix(), *box])
-    faces = sum(1 for row in rows if row[1])
-    if not faces:
+    try:
+        for photo in tqdm(todo, desc="cropping", unit="photo", file=sys.stderr):
+            rel = photo.relative_to(src)
+            try:
+                # decoded at full size: the crops may be larger than the classifier's input
+                found = recognizer.main_face(open_image(photo))
+            except FerkitError as e:
+                skipped.append(str(e))
+                continue
+            if found is None:
+                rows.append([rel.as_posix(), "", "", "", "", ""])
+                continue
+            box, face = found
+            save_crop(face, args.size, out / names[rel])
+            rows.append([rel.as_posix(), names[rel].as_posix(), *box])
+    finally:
+        # interrupted too: the next run into this folder goes on from here
+        if any(row[1] for row in rows):
+            write_log(out / LOG, sorted(rows))
+    new = rows[len(done):]
+    faces = sum(1 for row in new if row[1])
+    if not any(row[1] for row in rows):
         raise FerkitError(f"no face found in any of the {len(rows)} readable photos in {src}"
                           + (f" ({len(skipped)} unreadable)" if skipped else ""))
-    write_log(out / LOG, rows)
-    missing = len(rows) - faces
-    print(f"wrote {faces} face crops ({args.size}x{args.size}) from {len(photos)} photos to "
-          f"{out}; where each came from: {out / LOG}")
+    print(f"wrote {faces} face crops ({args.size}x{args.size}) from {len(todo)} photos to "
+          f"{out}" + (f" ({len(done)} photos cropped before were left as they were)"
+                      if done else "") + f"; where each came from: {out / LOG}")
+    missing = len(new) - faces
     if missing:
         print(f"no face found in {missing} photo(s) (their rows in {LOG} have no crop)")
         if args.min_face is None:
@@ -95,13 +102,26 @@ def photo_files(src: Path) -> list[Path]:
     return photos
 
 
-def check_output(src: Path, out: Path) -> None:
-    """The output is a new or empty folder, outside the input: nothing there is overwritten,
-    and a second run never crops its own crops."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FerkitError(f"{out} already exists and is not an empty folder: choose a new one")
+def previous_run(src: Path, out: Path, size: int) -> dict[str, list[str]]:
+    """The rows of an earlier `ferkit crop` into `out` (interrupted, or before more photos
+    came), by photo: those photos are not cropped again. {} for a new or empty folder; any
+    other folder is refused, so nothing in it is overwritten."""
     if out.resolve().is_relative_to(src.resolve()):
         raise FerkitError(f"{out} is inside {src}: write the crops outside the photos' folder")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return {}
+    if not out.is_dir() or not (out / LOG).is_file():
+        raise FerkitError(f"{out} already exists and is not an empty folder or one that "
+                          f"`ferkit crop` wrote: choose a new one")
+    with open(out / LOG, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    crops = [out / row[1] for row in rows if len(row) > 1 and row[1] and (out / row[1]).is_file()]
+    if crops:
+        with Image.open(crops[0]) as first:
+            if first.size != (size, size):
+                raise FerkitError(f"{out} holds {first.width}x{first.height} crops: --size "
+                                  f"{first.width} adds to them, a new folder takes --size {size}")
+    return {row[0]: row for row in rows if row}
 
 
 def crop_names(photos: list[Path]) -> dict[Path, Path]:
