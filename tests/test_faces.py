@@ -192,7 +192,8 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
     assert {row["error"] for row in rows if not row["face"]} >= {"no face"}
     # photos annotated as JPEG, other images as PNG
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
-        "astronaut.png", "landscape_no_face.jpg", "multi_face.jpg", "single_face.jpg"]
+        "astronaut.png", "index.html", "landscape_no_face.jpg", "multi_face.jpg",
+        "single_face.jpg"]
     drawn = np.asarray(Image.open(tmp_path / "ann" / "multi_face.jpg").convert("RGB"))
     original = np.asarray(Image.open(PHOTOS / "multi_face.jpg").convert("RGB"))
     assert drawn.shape == original.shape and (drawn != original).any()

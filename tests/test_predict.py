@@ -85,9 +85,27 @@ def test_annotating_a_folder_keeps_every_picture_and_photos_stay_jpeg(tmp_path):
     r = ferkit("predict", str(photos), "--annotate", str(tmp_path / "out"), "--quiet")
     assert r.returncode == 0, r.stderr
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["same-2.jpg", "same.jpg", "same.png"]  # a/same.jpg, b/same.jpg, png
+    assert written == ["index.html", "same-2.jpg", "same.jpg", "same.png"]  # a/, b/, png
     assert Image.open(tmp_path / "out" / "same-2.jpg").format == "JPEG"
     assert Image.open(tmp_path / "out" / "same.png").format == "PNG"
+
+
+def test_an_annotated_folder_has_a_page_showing_every_picture(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(ROOT / "photos" / "astronaut.png", photos / "R&D <1>.png")
+    Image.new("RGB", (300, 200), (90, 90, 90)).save(photos / "blank #2.png")
+    r = ferkit("predict", str(photos), "--annotate", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "out" / "index.html").read_text()
+    # each picture once, its link encoded, its name escaped, its faces in words
+    assert page.count("<img ") == 2
+    assert 'src="R%26D%20%3C1%3E.png"' in page and "R&amp;D &lt;1&gt;.png" in page
+    assert 'src="blank%20%232.png"' in page and "no face found" in page
+    assert re.search(r"<b>happy \d+%</b>", page)
+    assert "2 image(s): 1 face(s) (happy 1), no face in 1" in page
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "R&D <1>.png", "blank #2.png", "index.html"]
 
 
 def test_a_run_over_several_images_ends_with_what_it_found(tmp_path):

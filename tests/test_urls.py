@@ -64,13 +64,13 @@ def test_annotating_a_url_names_the_picture_after_its_path(site, tmp_path):
     r = ferkit("predict", f"{site}/astronaut.png?v=2.1", str(tmp_path / "local.png"),
                "--annotate", str(tmp_path / "out"), "--quiet")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut.png",
-                                                                   "local.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["astronaut.png",
+                                                                       "local.png"]
     # two inputs of one name: both kept
     r = ferkit("predict", f"{site}/astronaut.png", str(tmp_path / "local.png"),
                f"{site}/astronaut.png?again", "--annotate", str(tmp_path / "twice"), "--quiet")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "twice").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "twice").glob("*.png")) == [
         "astronaut-2.png", "astronaut.png", "local.png"]
 
 

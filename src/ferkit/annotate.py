@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -51,17 +53,54 @@ def save_image(image: Image.Image, path: str | Path) -> None:
     atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
 
 
-def annotate_path(result, classes: list[str], out: str, single: bool,
-                  taken: set[str] | None = None) -> None:
-    """--annotate: OUT is the file for a single input, else a folder where each input gets
-    its own file: `<name>.jpg` for a photo, `<name>.png` for any other image, `<name>-2...`
-    when an earlier input of the run (`taken`) had the same name."""
-    drawn = draw_faces(as_pil(result.source), result.faces, classes)
-    source = str(result.source)
-    name = url_name(source) if is_url(source) else Path(source).name
-    taken = set() if taken is None else taken
-    target = Path(out) if single else Path(out) / annotated_name(name, taken)
-    save_image(drawn, target)
+def annotate_file(result, classes: list[str], path: str | Path) -> None:
+    """--annotate OUT for a single input: the picture with its faces drawn, as OUT."""
+    save_image(draw_faces(as_pil(result.source), result.faces, classes), path)
+
+
+class Album:
+    """--annotate FOLDER for several inputs: one picture per input (`<name>.jpg` for a photo,
+    `<name>.png` for any other image, `<name>-2...` when an earlier input had the same name),
+    and index.html showing them all with their faces."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.taken: set[str] = set()
+        self.pictures: list[tuple[str, str, str]] = []  # file, source, its faces in words
+
+    def add(self, result, classes: list[str]) -> None:
+        source = str(result.source)
+        name = url_name(source) if is_url(source) else Path(source).name
+        file = annotated_name(name, self.taken)
+        save_image(draw_faces(as_pil(result.source), result.faces, classes), self.folder / file)
+        faces = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces)
+        self.pictures.append((file, source, faces or "no face found"))
+
+    def write_index(self, summary: str) -> None:
+        figures = "\n".join(
+            f'<figure><a href="{quote(file)}"><img src="{quote(file)}" loading="lazy" '
+            f'alt="{escape(faces)}"></a><figcaption>{escape(source)}<br><b>{escape(faces)}</b>'
+            "</figcaption></figure>"
+            for file, source, faces in self.pictures)
+        page = INDEX.format(summary=escape(summary), figures=figures)
+        atomic_write(self.folder / "index.html",
+                     lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ferkit: faces found</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1rem; color: #1d2330; }}
+main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr));
+        gap: 1rem; }}
+figure {{ margin: 0; }} img {{ width: 100%; height: auto; border-radius: 4px; }}
+figcaption {{ overflow-wrap: anywhere; }}
+</style></head>
+<body><h1>ferkit</h1><p>{summary}</p><main>
+{figures}
+</main></body></html>
+"""
 
 
 def annotated_name(name: str, taken: set[str]) -> str:

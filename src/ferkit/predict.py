@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from .annotate import annotate_path
+from .annotate import Album, annotate_file
 from .errors import FerkitError
 from .faces import DEFAULT_MIN_FACE, DETECTORS
 from .recognizer import Face, Result, load
@@ -250,7 +250,7 @@ def main(args: argparse.Namespace) -> int:
 
     failed = seen = faceless = 0
     labels: Counter[str] = Counter()
-    annotated: set[str] = set()  # the names written to the --annotate folder so far
+    album = Album(args.annotate) if args.annotate and not single else None
     empty: list[str] = []
     start = time.perf_counter()
     with ExitStack() as stack:
@@ -273,8 +273,10 @@ def main(args: argparse.Namespace) -> int:
             else:
                 faceless += not result.faces
                 labels.update(face.label for face in result.faces)
-                if args.annotate:
-                    annotate_path(result, recognizer.classes, args.annotate, single, annotated)
+                if album:
+                    album.add(result, recognizer.classes)
+                elif args.annotate:
+                    annotate_file(result, recognizer.classes, args.annotate)
             if writer:
                 writer.write(result)
             if args.json:
@@ -286,8 +288,10 @@ def main(args: argparse.Namespace) -> int:
     for message in empty:
         print(f"error: {message}", file=sys.stderr)
     if not single and seen:
-        print(summary(seen, labels, faceless, failed, time.perf_counter() - start, args.output),
-              file=sys.stderr)
+        line = summary(seen, labels, faceless, failed, time.perf_counter() - start, args.output)
+        print(line, file=sys.stderr)
+        if album and album.pictures:
+            album.write_index(line)
     return 2 if failed or empty else 0
 
 
