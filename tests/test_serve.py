@@ -76,6 +76,29 @@ def test_the_int8_model_is_described_as_itself():
         "fer2013_publictest_accuracy"]
 
 
+def test_min_face_per_request_finds_faces_the_default_does_not(client):
+    # two people photographed from afar: faces ~100 px in a 2400x1800 picture (5.6%)
+    canvas = Image.new("RGB", (2400, 1800), (110, 120, 130))
+    astronaut = Image.open(ASTRONAUT).convert("RGB")
+    canvas.paste(astronaut, (200, 600))
+    canvas.paste(astronaut, (1500, 700))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=85)
+    data = buf.getvalue()
+    assert upload(client, data, "far.jpg").json()["faces"] == []
+    found = upload(client, data, "far.jpg", min_face=40).json()["faces"]
+    assert [f["label"] for f in found] == ["happy", "happy"]
+    assert [f["box"][0] // 100 for f in found] == [3, 16]  # in the picture's own pixels
+    assert upload(client, data, "far.jpg").json()["faces"] == []  # the default is unchanged
+    batch = client.post("/predict/batch", files=[("files", ("far.jpg", data, "image/jpeg"))],
+                        params={"min_face": 40}).json()["results"]
+    assert len(batch[0]["faces"]) == 2
+    for bad in ("0", "5", "nan"):
+        r = upload(client, data, "far.jpg", min_face=bad)
+        assert r.status_code == 422 and "at least 20 pixels" in r.json()["error"], r.text
+    assert_good_request_works(client)
+
+
 def test_predict_returns_what_the_cli_prints(client, tmp_path):
     answer = upload(client, ASTRONAUT.read_bytes(), "astronaut.png").json()
     cli = run("predict.py", str(ASTRONAUT), "--json")

@@ -284,7 +284,7 @@ def test_a_video_file_plays_in_the_page_with_labels_on_its_frames(server, browse
     assert "Start the webcam" in browser.find_element(By.ID, "camera").text
 
 
-def test_a_photo_with_only_small_faces_says_how_to_find_them(server, browser, tmp_path):
+def test_a_photo_with_only_small_faces_offers_to_look_for_them(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     canvas = Image.new("RGB", (2400, 1800), (120, 140, 160))
@@ -295,7 +295,12 @@ def test_a_photo_with_only_small_faces_says_how_to_find_them(server, browser, tm
     browser.find_element(By.ID, "file").send_keys(str(tmp_path / "wide.jpg"))
     status = wait(browser, "document.getElementById('status').textContent.includes('wide.jpg:')"
                            " && document.getElementById('status').textContent")
-    assert "0 face(s)" in status and "--min-face" in status, status
+    assert "0 face(s)" in status and "looked for on request" in status, status
+    browser.find_element(By.ID, "smaller").click()  # the same photo, faces down to 40 px
+    wait(browser, "document.querySelectorAll('.face-label').length > 0")
+    assert face_labels(browser)[0].startswith("Face 1: HAPPY")
+    assert "wide.jpg: 1 face(s)" in browser.find_element(By.ID, "status").text
+    assert not browser.find_element(By.ID, "smaller").is_displayed()
 
 
 def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browser):

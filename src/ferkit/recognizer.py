@@ -133,6 +133,16 @@ class Recognizer:
                                            min_face=self.min_face)
         return self._detector
 
+    def with_min_face(self, min_face: float | None) -> Recognizer:
+        """This recogniser looking for faces down to `min_face` pixels (None: the default
+        share of each picture): the same classifier, shared, and a detector of its own."""
+        name = type(self.detector).__name__.lower()
+        check_detector(name)  # a detector of the caller's own cannot be remade
+        other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
+                           threads=self.threads, min_face=min_face)
+        other.temperature = self.temperature
+        return other
+
     def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:
         """Probabilities [N, classes] for uint8 grey face crops, in one backend call
         (tta: the recogniser's own setting unless given)."""

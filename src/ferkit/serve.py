@@ -21,6 +21,7 @@ import secrets
 import socket
 import ssl
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,10 @@ from .recognizer import BUNDLED, Recognizer, Result, load
 
 WEB = Path(__file__).parent / "web"
 STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
+# per request `min_face`: the smallest allowed (the detector's work grows as 1 / min_face^2),
+# and how many such detectors are kept
+MIN_FACE_FLOOR = 20
+MAX_VARIANTS = 4
 
 
 class ApiError(Exception):
@@ -134,22 +139,45 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
-    def predict_bytes(data: bytes, name: str, detect: bool, tta: bool | None) -> dict:
+    variants: dict[float, Recognizer] = {}  # per request min_face -> its recogniser
+    variants_lock = threading.Lock()
+
+    def recogniser_for(min_face: float | None) -> Recognizer:
+        """The served recogniser, or one that looks for smaller faces (a few kept, the
+        classifier shared)."""
+        if min_face is None or min_face == recognizer.min_face:
+            return recognizer
+        with variants_lock:
+            if min_face not in variants:
+                if len(variants) >= MAX_VARIANTS:
+                    variants.pop(next(iter(variants)))
+                variants[min_face] = recognizer.with_min_face(min_face)
+            return variants[min_face]
+
+    def check_min_face(min_face: float | None) -> None:
+        if min_face is not None and not min_face >= MIN_FACE_FLOOR:  # NaN too
+            raise ApiError(422, f"min_face: at least {MIN_FACE_FLOOR} pixels (smaller faces "
+                                "cost this server too much per picture)")
+
+    def predict_bytes(data: bytes, name: str, detect: bool, tta: bool | None,
+                      min_face: float | None = None) -> dict:
+        rec = recogniser_for(min_face) if detect else recognizer
         t0 = time.perf_counter()
-        image = recognizer.read(data, name, detect=detect)
+        image = rec.read(data, name, detect=detect)
         t1 = time.perf_counter()
-        faces = recognizer.predict(image, detect=detect, tta=tta)
+        faces = rec.predict(image, detect=detect, tta=tta)
         t2 = time.perf_counter()
         out = result_dict(Result(name, faces, size=full_size(image)))
         out["timing_ms"] = {"decode": round((t1 - t0) * 1e3, 2),
                             "recognise": round((t2 - t1) * 1e3, 2)}
         return out
 
-    def predict_many(items: list[tuple[bytes, str]], detect: bool, tta: bool | None) -> list:
+    def predict_many(items: list[tuple[bytes, str]], detect: bool, tta: bool | None,
+                     min_face: float | None) -> list:
         results = []
         for data, name in items:
             try:
-                results.append(predict_bytes(data, name, detect, tta))
+                results.append(predict_bytes(data, name, detect, tta, min_face))
             except FerkitError as e:
                 results.append({"image": name, "error": str(e), "status": status_of(e)})
         return results
@@ -197,25 +225,29 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         return model_info
 
     @app.post("/predict", responses={413: {}, 415: {}, 400: {}, 503: {}})
-    async def predict(request: Request, detect: bool = True, tta: bool | None = None) -> dict:
+    async def predict(request: Request, detect: bool = True, tta: bool | None = None,
+                      min_face: float | None = None) -> dict:
         """One image, as a multipart upload (field `file`) or a raw `image/*` body; the JSON
-        of `ferkit predict --json`, plus timing."""
+        of `ferkit predict --json`, plus timing. min_face: the smallest face to look for,
+        in pixels, for this request (as `--min-face`)."""
         check_token(request)
+        check_min_face(min_face)
         items = await read_images(request, limits, many=False)
         data, name = items[0]
         t0 = time.perf_counter()
-        out = await compute(predict_bytes, data, name, detect, tta)
+        out = await compute(predict_bytes, data, name, detect, tta, min_face)
         out["timing_ms"]["total"] = round((time.perf_counter() - t0) * 1e3, 2)
         return out
 
     @app.post("/predict/batch", responses={413: {}, 503: {}})
     async def predict_batch(request: Request, detect: bool = True,
-                            tta: bool | None = None) -> dict:
+                            tta: bool | None = None, min_face: float | None = None) -> dict:
         """Several images (multipart fields `files`); one result each, in order; an image
         that cannot be read gets its error and status in its own slot."""
         check_token(request)
+        check_min_face(min_face)
         items = await read_images(request, limits, many=True)
-        return {"results": await compute(predict_many, items, detect, tta)}
+        return {"results": await compute(predict_many, items, detect, tta, min_face)}
 
     @app.get("/", include_in_schema=False)
     async def page():

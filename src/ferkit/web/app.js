@@ -8,6 +8,7 @@ const COLORS = { angry: "#e53935", contempt: "#6d4c41", disgust: "#43a047", fear
 const FRAME_MS = 200;       // webcam: a frame every 200 ms at most ...
 const WINDOW_MS = 60_000;   // ... and the chart shows the last minute
 const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s ("steady")
+const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as --min-face 40)
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
                 live: null, timer: null, history: [], tracks: [] };
@@ -19,9 +20,9 @@ function headers(extra = {}) {
   return state.token ? { ...extra, Authorization: `Bearer ${state.token}` } : extra;
 }
 
-async function predict(body, type) {
+async function predict(body, type, minFace = null) {
   const detect = $("detect").checked;
-  const r = await fetch(`/predict?detect=${detect}`, {
+  const r = await fetch(`/predict?detect=${detect}` + (minFace ? `&min_face=${minFace}` : ""), {
     method: "POST", body, headers: headers(type ? { "Content-Type": type } : {}) });
   const answer = await r.json().catch(() => ({ error: r.statusText }));
   if (r.status === 401) $("token-box").hidden = false;
@@ -161,8 +162,9 @@ function fail(error) {
   status(`error: ${error.message}`);
 }
 
-async function analyseFile(file) {
+async function analyseFile(file, minFace = null) {
   if (!file) return;
+  $("smaller").hidden = true;
   if (file.type.startsWith("video/") || /\.(mp4|m4v|mov|webm|mkv|ogv)$/i.test(file.name)) {
     return playVideo(file);
   }
@@ -172,24 +174,24 @@ async function analyseFile(file) {
     const form = new FormData();
     form.append("file", file, file.name);
     // the server reads formats some browsers cannot show (HEIC in Chrome): boxes on grey then
-    const [result, image] = await Promise.all([predict(form),
+    const [result, image] = await Promise.all([predict(form, null, minFace),
                                                createImageBitmap(file).catch(() => null)]);
     draw(image, result);
     showFaces(result);
     remember(result);
-    const small = !result.faces.length && $("detect").checked && state.minFace === null;
+    // none found at the default size (18% of the picture): offer to look for smaller ones
+    const none = !result.faces.length && $("detect").checked && state.minFace === null;
+    state.lastFile = file;
+    $("smaller").hidden = !(none && !minFace);
     status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms` +
            (image ? "" : " (this browser cannot show the photo itself)") +
-           (small ? "; faces under 18% of the picture are looked for only when the server " +
-                    "is started with --min-face PX" : ""));
+           (none && !minFace ? "; faces under 18% of the picture are looked for on request:" : "") +
+           (none && minFace ? `, even down to ${minFace} px` : ""));
   } catch (e) {
     fail(e);
   }
 }
 
-// The webcam is shown as a mirror, as video calls show their own camera (moving left moves
-// left on screen); the mirrored frame is what is sent, so boxes land on the faces as shown.
-// Expressions read the same either way (the model trains on mirrored faces too).
 async function grabFrame(video, canvas, mirror) {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
@@ -252,6 +254,7 @@ function startLive(kind, video, stop) {
 }
 
 async function toggleCamera() {
+  $("smaller").hidden = true;
   if (state.live) {
     stopLive(`${state.live.kind} off`);
     return;
@@ -324,6 +327,7 @@ async function loadModel() {
 
 $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
+$("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
 $("token-save").addEventListener("click", () => {
   state.token = $("token").value.trim();
   localStorage.setItem("ferkitToken", state.token);
