@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .errors import FerkitError
 from .images import open_image
-from .predict import IMAGE_SUFFIXES, add_detector_args, small_faces_note
+from .predict import add_detector_args, expand_inputs, small_faces_note
 from .recognizer import load
 
 LOG = "crops.csv"  # in the output folder: where each crop came from, and the photos without one
@@ -88,17 +88,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def photo_files(src: Path) -> list[Path]:
-    """Every image file under src, sorted (hidden files and folders left out)."""
+    """Every image file under src, as `ferkit predict` finds them in a folder, less hidden
+    files and folders."""
     if not src.exists():
         raise FerkitError(f"no such folder: {src}")
     if not src.is_dir():
         raise FerkitError(f"{src} is not a folder (ferkit crop reads a folder of photos)")
-    photos = sorted(p for p in src.rglob("*")
-                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    empty: list[str] = []
+    photos = [p for p in expand_inputs([str(src)], empty=empty)
+              if not any(part.startswith(".") for part in p.relative_to(src).parts)]
     if not photos:
-        raise FerkitError(f"no image files in {src} (looked for "
-                          f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise FerkitError(empty[0] if empty else f"no image files in {src} but hidden ones")
     return photos
 
 
@@ -115,9 +115,10 @@ def previous_run(src: Path, out: Path, size: int) -> dict[str, list[str]]:
                           f"`ferkit crop` wrote: choose a new one")
     with open(out / LOG, newline="") as f:
         rows = list(csv.reader(f))[1:]
-    crops = [out / row[1] for row in rows if len(row) > 1 and row[1] and (out / row[1]).is_file()]
-    if crops:
-        with Image.open(crops[0]) as first:
+    first_crop = next((out / row[1] for row in rows
+                       if len(row) > 1 and row[1] and (out / row[1]).is_file()), None)
+    if first_crop:
+        with Image.open(first_crop) as first:
             if first.size != (size, size):
                 raise FerkitError(f"{out} holds {first.width}x{first.height} crops: --size "
                                   f"{first.width} adds to them, a new folder takes --size {size}")

@@ -11,7 +11,7 @@ const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s 
 const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as --min-face 40)
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
-                live: null, timer: null, history: [], tracks: [] };
+                live: null, timer: null, history: [], tracks: [], lastFile: null };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], centres: [], errors: 0 });
