@@ -1,4 +1,4 @@
-"""The `ferkit` command: train, evaluate, export, calibrate, predict, crop, video, serve, info.
+"""The `ferkit` command: train, evaluate, predict, explain, video, serve and their kin.
 
 Each subcommand is a module with get_args_parser(add_help=False) and main(args); this file
 only mounts them and turns user errors into one `error: ...` line and exit status 2.
@@ -22,6 +22,7 @@ COMMANDS = {
     "calibrate": ("ferkit.calibrate", "fit a temperature so that confidences are probabilities"),
     "predict": ("ferkit.predict", "recognise the expression of every face in images"),
     "crop": ("ferkit.crop", "the largest face of every photo in a folder, as a crop to train on"),
+    "explain": ("ferkit.saliency", "show which parts of each face an expression was read from"),
     "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
     "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
     "info": ("ferkit.info", "versions, extras, accelerators: what to paste in a bug report"),
