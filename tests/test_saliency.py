@@ -51,6 +51,18 @@ def test_explain_a_photo_matches_predict_and_reads_the_smile_from_the_mouth():
     assert explain(rec, np.full((300, 400, 3), 128, np.uint8)) == []
 
 
+def test_max_faces_keeps_the_largest_left_to_right():
+    astronaut = Image.open(ASTRONAUT).convert("RGB")
+    canvas = Image.new("RGB", (1500, 560), (120, 120, 120))
+    for side, x in ((400, 0), (300, 500), (500, 950)):
+        canvas.paste(astronaut.resize((side, side)), (x, 30))
+    rec = load(min_face=60)
+    every = explain(rec, np.asarray(canvas))
+    two = explain(rec, np.asarray(canvas), max_faces=2)
+    assert [round(e.face.box[0], -2) for e in every] == [100, 600, 1100]
+    assert [e.face.box for e in two] == [every[0].face.box, every[2].face.box]
+
+
 def test_cli_writes_the_picture_without_torch(tmp_path):
     out = tmp_path / "why.png"
     r = ferkit_without("torch", "explain", str(ASTRONAUT), "--output", str(out), "--top", "1")

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit import load  # noqa: E402
 from ferkit.recognizer import BUNDLED_INT8_SHA256, BUNDLED_SHA256  # noqa: E402
+from ferkit.saliency import explain, explanation_figure  # noqa: E402
 from ferkit.serve import Limits, create_app  # noqa: E402
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
@@ -96,6 +97,38 @@ def test_min_face_per_request_finds_faces_the_default_does_not(client):
     for bad in ("0", "5", "nan"):
         r = upload(client, data, "far.jpg", min_face=bad)
         assert r.status_code == 422 and "at least 20 pixels" in r.json()["error"], r.text
+    assert_good_request_works(client)
+
+
+def test_explain_returns_the_picture_the_cli_writes(client, recognizer, tmp_path):
+    r = client.post("/explain", files={"file": ("astronaut.png", ASTRONAUT.read_bytes(),
+                                                "image/png")}, params={"top": 3})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
+    out = tmp_path / "cli.png"
+    cli = ferkit("explain", str(ASTRONAUT), "-o", str(out), "--top", "3")
+    assert cli.returncode == 0, cli.stderr
+    served = np.asarray(Image.open(io.BytesIO(r.content)), np.int16)
+    written = np.asarray(Image.open(out), np.int16)
+    assert served.shape == written.shape and np.abs(served - written).mean() < 0.5
+    # nine faces: the eight largest are explained (a bound on what one request costs)
+    canvas = Image.new("RGB", (900, 900), (120, 120, 120))
+    for i in range(9):
+        canvas.paste(Image.open(ASTRONAUT).convert("RGB").resize((300, 300)),
+                     (300 * (i % 3), 300 * (i // 3)))
+    rec = recognizer.with_min_face(40)
+    assert len(rec.predict(np.asarray(canvas))) == 9
+    r = client.post("/explain", files={"file": ("nine.png", png(canvas), "image/png")},
+                    params={"min_face": 40})
+    assert r.status_code == 200, r.text
+    eight = explanation_figure(explain(rec, np.asarray(canvas), max_faces=8))
+    assert Image.open(io.BytesIO(r.content)).size == eight.size
+    blank = png(Image.new("RGB", (400, 300), (128, 128, 128)))
+    for data, params, status, fragment in [(blank, {}, 422, "no face found in blank.png"),
+                                           (ASTRONAUT.read_bytes(), {"top": 0}, 422, "top"),
+                                           (b"not an image", {}, 415, "not an image")]:
+        r = client.post("/explain", files={"file": ("blank.png", data, "image/png")},
+                        params=params)
+        assert r.status_code == status and fragment in r.json()["error"], r.text
     assert_good_request_works(client)
 
 

@@ -303,6 +303,29 @@ def test_a_photo_with_only_small_faces_offers_to_look_for_them(server, browser, 
     assert not browser.find_element(By.ID, "smaller").is_displayed()
 
 
+def test_why_shows_where_the_expression_was_read_from(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    assert not browser.find_element(By.ID, "why").is_displayed()
+    browser.find_element(By.ID, "file").send_keys(str(ASTRONAUT.resolve()))
+    wait(browser, "document.getElementById('status').textContent.includes('astronaut.png: 1')")
+    browser.find_element(By.ID, "why").click()
+    width = wait(browser, "!document.getElementById('explained').hidden && "
+                          "document.getElementById('explained-img').naturalWidth")
+    # the server's picture: the face, then its two most likely expressions
+    shown = browser.find_element(By.ID, "explained-img").size["width"]
+    assert width > 600 and 0 < shown <= 1280, (width, shown)
+    assert "red, the parts" in browser.find_element(By.ID, "status").text
+    assert not browser.find_element(By.ID, "why").is_displayed()
+    browser.find_element(By.ID, "camera").click()  # the webcam's frames are not explained
+    wait(browser, "window.ferkitStats.frames >= 1")
+    assert not browser.find_element(By.ID, "explained").is_displayed()
+    assert not browser.find_element(By.ID, "why").is_displayed()
+    browser.find_element(By.ID, "camera").click()
+
+
 def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browser):
     from selenium.webdriver.common.by import By
 

@@ -103,11 +103,15 @@ def occlusion_maps(rec: Recognizer, crops: list[np.ndarray], patch: float = PATC
     return faces, probs[:, 0], maps / weight
 
 
-def explain(rec: Recognizer, image: ImageInput, *, detect: bool = True,
-            bgr: bool = False) -> list[Explanation]:
-    """Every face in `image`, left to right, as predict() finds and classifies it, with its
-    occlusion maps; [] when there is none."""
+def explain(rec: Recognizer, image: ImageInput, *, detect: bool = True, bgr: bool = False,
+            max_faces: int | None = None) -> list[Explanation]:
+    """Every face in `image` (or its `max_faces` largest), left to right, as predict() finds
+    and classifies it, with its occlusion maps; [] when there is none."""
     boxes, scores, crops, _ = rec.find_faces(image, detect=detect, bgr=bgr)
+    if max_faces is not None and len(boxes) > max_faces:
+        area = [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes]
+        keep = sorted(sorted(range(len(boxes)), key=lambda i: -area[i])[:max_faces])
+        boxes, scores, crops = ([seq[i] for i in keep] for seq in (boxes, scores, crops))
     if not crops:
         return []
     faces, probs, maps = occlusion_maps(rec, crops)

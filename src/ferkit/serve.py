@@ -5,7 +5,8 @@
     ferkit serve --host 0.0.0.0 --ssl-certfile cert.pem --ssl-keyfile key.pem  # other machines
 
 Routes: POST /predict (one image: a multipart upload or a raw image/* body), POST
-/predict/batch (several uploads, one result each), GET /health, GET /model, GET / (the page).
+/predict/batch (several uploads, one result each), POST /explain (one image -> a PNG of where
+each face's expression was read from), GET /health, GET /model, GET / (the page).
 Requests run in parallel on a pool of worker threads, each ONNX Runtime session with one
 intra-op thread; past `workers + queue` requests in flight the server answers 503 with
 Retry-After. It reads only the bytes sent to it and bounds every size.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import io
 import os
 import secrets
 import socket
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +43,7 @@ from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
 from .predict import MODEL_HELP, add_detector_args, result_dict
 from .recognizer import BUNDLED, Recognizer, Result, load
+from .saliency import explain, explanation_figure
 
 WEB = Path(__file__).parent / "web"
 STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
@@ -48,6 +51,7 @@ STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
 # and how many such detectors are kept
 MIN_FACE_FLOOR = 20
 MAX_VARIANTS = 4
+EXPLAIN_MAX_FACES = 8  # POST /explain: ~65 classifier inputs per face
 
 
 class ApiError(Exception):
@@ -248,6 +252,32 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         check_min_face(min_face)
         items = await read_images(request, limits, many=True)
         return {"results": await compute(predict_many, items, detect, tta, min_face)}
+
+    def explain_bytes(data: bytes, name: str, detect: bool, min_face: float | None,
+                      top: int) -> bytes:
+        rec = recogniser_for(min_face) if detect else recognizer
+        found = explain(rec, rec.read(data, name, detect=detect), detect=detect,
+                        max_faces=EXPLAIN_MAX_FACES)
+        if not found:
+            raise ApiError(422, f"no face found in {name} to explain")
+        buf = io.BytesIO()
+        explanation_figure(found, top).save(buf, "PNG")
+        return buf.getvalue()
+
+    @app.post("/explain", response_class=Response, responses={
+        200: {"content": {"image/png": {}}}, 413: {}, 415: {}, 422: {}, 503: {}})
+    async def explain_image(request: Request, detect: bool = True, min_face: float | None = None,
+                            top: int = 2) -> Response:
+        """Where each face's expression was read from (`ferkit explain`): one image, uploaded
+        as for /predict; a PNG with, per face (the 8 largest), the evidence for its `top`
+        most likely expressions."""
+        check_token(request)
+        check_min_face(min_face)
+        if not 1 <= top <= len(recognizer.classes):
+            raise ApiError(422, f"top: 1 to {len(recognizer.classes)} expressions")
+        [(data, name)] = await read_images(request, limits, many=False)
+        picture = await compute(explain_bytes, data, name, detect, min_face, top)
+        return Response(picture, media_type="image/png")
 
     @app.get("/", include_in_schema=False)
     async def page():

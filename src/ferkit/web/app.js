@@ -1,4 +1,5 @@
-// ferkit's page: a photo or the webcam -> POST /predict -> boxes, bars and a one-minute chart.
+// ferkit's page: a photo or the webcam -> POST /predict -> boxes, bars and a one-minute chart;
+// for a photo, POST /explain shows where each expression was read from.
 // Plain JS, no build step, nothing from outside the server.
 "use strict";
 
@@ -11,7 +12,8 @@ const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s 
 const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as --min-face 40)
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
-                live: null, timer: null, history: [], tracks: [], lastFile: null };
+                live: null, timer: null, history: [], tracks: [], lastFile: null,
+                lastMinFace: null };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], centres: [], errors: 0 });
@@ -165,6 +167,7 @@ function fail(error) {
 async function analyseFile(file, minFace = null) {
   if (!file) return;
   $("smaller").hidden = true;
+  hideWhy();
   if (file.type.startsWith("video/") || /\.(mp4|m4v|mov|webm|mkv|ogv)$/i.test(file.name)) {
     return playVideo(file);
   }
@@ -182,11 +185,45 @@ async function analyseFile(file, minFace = null) {
     // none found at the default size (18% of the picture): offer to look for smaller ones
     const none = !result.faces.length && $("detect").checked && state.minFace === null;
     state.lastFile = file;
+    state.lastMinFace = minFace;
     $("smaller").hidden = !(none && !minFace);
+    $("why").hidden = !result.faces.length;
     status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms` +
            (image ? "" : " (this browser cannot show the photo itself)") +
            (none && !minFace ? "; faces under 18% of the picture are looked for on request:" : "") +
            (none && minFace ? `, even down to ${minFace} px` : ""));
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function hideWhy() {
+  $("why").hidden = $("explained").hidden = true;
+}
+
+// "Why these labels?": the same photo to POST /explain, its picture shown below
+async function explainFile(file, minFace) {
+  if (!file) return;
+  $("why").hidden = true;
+  status(`${file.name}: hiding each part of each face in turn…`);
+  try {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const r = await fetch(`/explain?detect=${$("detect").checked}` +
+                          (minFace ? `&min_face=${minFace}` : ""),
+                          { method: "POST", body: form, headers: headers() });
+    if (r.status === 401) $("token-box").hidden = false;
+    if (!r.ok) {
+      const answer = await r.json().catch(() => ({ error: r.statusText }));
+      throw new Error(answer.error || `HTTP ${r.status}`);
+    }
+    const img = $("explained-img");
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(await r.blob());
+    await img.decode();
+    $("explained").hidden = false;
+    $("explained").scrollIntoView({ behavior: "smooth", block: "nearest" });
+    status(`${file.name}: red, the parts each expression was read from; blue, against it`);
   } catch (e) {
     fail(e);
   }
@@ -243,6 +280,7 @@ function stopLive(message) {
 
 // the webcam, or a video file played here: a frame every FRAME_MS through the same path
 function startLive(kind, video, stop) {
+  hideWhy();
   state.live = { kind, stop };
   state.tracks = [];
   stats.cameraStartedAt = performance.now();
@@ -328,6 +366,7 @@ async function loadModel() {
 $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
 $("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
+$("why").addEventListener("click", () => explainFile(state.lastFile, state.lastMinFace));
 $("token-save").addEventListener("click", () => {
   state.token = $("token").value.trim();
   localStorage.setItem("ferkitToken", state.token);
