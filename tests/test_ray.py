@@ -154,6 +154,18 @@ def test_ray_video_rows_equal_ferkit_video_and_a_corrupt_file_is_a_row(clips, tm
     per_face = rows(summary)
     assert len([row for row in per_face if row["file"].endswith("a.mp4")]) == 5
     assert [row["error"] for row in remote if row["file"].endswith("broken.mp4")] != [""]
+    # the same folder without Ray, in this process: the same rows and summary
+    here, here_summary = tmp_path / "here.csv", tmp_path / "here_summary.csv"
+    r = ferkit("video", str(clips), "--every", "2", "--smooth", "0.5", "--output", str(here),
+               "--summary", str(here_summary))
+    assert r.returncode == 2 and "broken.mp4" in r.stderr, r.stderr
+    local = rows(here)
+    assert len(local) == len(remote)
+    for a, b in zip(local, remote, strict=True):
+        assert {k: v for k, v in a.items() if k != "confidence" and k not in CLASSES} == {
+            k: v for k, v in b.items() if k != "confidence" and k not in CLASSES}
+        assert a["error"] or abs(float(a["confidence"]) - float(b["confidence"])) < 1e-3
+    assert rows(here_summary) == per_face
 
 
 def test_ray_command_line_errors(tmp_path):

@@ -2,6 +2,7 @@ import csv
 import http.server
 import io
 import itertools
+import json
 import socket
 import socketserver
 import threading
@@ -123,6 +124,62 @@ def test_video_errors(tiny_onnx, tmp_path):
     assert_user_error(ferkit("video", "--camera", "7", "--model", str(tiny_onnx)),
                       "cannot open camera 7")
     assert_user_error(ferkit("video", "--model", str(tiny_onnx)), "one of them")
+
+
+def test_several_videos_are_analysed_one_after_another(tmp_path):
+    """A folder of videos without Ray: each file's rows as `ferkit video FILE` writes them,
+    with its name; a summary per face per video; a broken file is an error row and the rest
+    go on; a video named twice is analysed once."""
+    phone = ROOT / "tests" / "data" / "astronaut_phone_rotated.mp4"
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    (videos / "a.mp4").write_bytes(phone.read_bytes())
+    (videos / "sub" / "b.mov").write_bytes(phone.read_bytes())
+    (videos / "broken.mp4").write_text("not a video")
+    writer = cv2.VideoWriter(str(videos / "blank.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                             (320, 240))
+    for _ in range(4):
+        writer.write(np.full((240, 320, 3), 120, np.uint8))
+    writer.release()
+    rows, summary = tmp_path / "rows.csv", tmp_path / "summary.jsonl"
+    r = ferkit("video", str(videos), str(videos / "a.mp4"), "--every", "2", "--output",
+               str(rows), "--summary", str(summary))
+    assert r.returncode == 2, r.stderr
+    assert [line for line in r.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {videos / 'broken.mp4'} is not a video OpenCV can read"]
+    assert f"{videos / 'blank.mp4'}: no face found" in r.stdout
+    assert "4 video(s): 2 face(s) tracked, no face in 1, 1 unreadable" in r.stdout
+    table = list(csv.DictReader(rows.read_text().splitlines()))
+    assert [row["file"] for row in table].count(str(videos / "a.mp4")) == 5  # frames 0, 2, ..
+    single = tmp_path / "single.csv"
+    assert ferkit("video", str(phone), "--every", "2", "--output", str(single)).returncode == 0
+    expected = list(csv.DictReader(single.read_text().splitlines()))
+    for name in ("a.mp4", "sub/b.mov"):
+        mine = [row for row in table if row["file"] == str(videos / name)]
+        assert [(m["frame"], m["face_id"], m["x0"], m["label"]) for m in mine] == [
+            (e["frame"], e["face_id"], e["x0"], e["label"]) for e in expected]
+    assert {row["error"] for row in table if row["file"].endswith("blank.mp4")} == {"no face"}
+    faces = [json.loads(line) for line in summary.read_text().splitlines()]
+    assert [(f["file"], f["face_id"], f["frames"], f["dominant"]) for f in faces] == [
+        (str(videos / "a.mp4"), 1, 5, "happy"), (str(videos / "sub" / "b.mov"), 1, 5, "happy")]
+    # one video: the same summary, on request
+    r = ferkit("video", str(phone), "--every", "2", "--summary", str(tmp_path / "one.csv"))
+    assert r.returncode == 0, r.stderr
+    [one] = list(csv.DictReader((tmp_path / "one.csv").read_text().splitlines()))
+    assert (one["face_id"], one["frames"], one["dominant"]) == ("1", "5", "happy")
+
+
+def test_several_videos_refuse_what_takes_one(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_user_error(ferkit("video", str(tmp_path / "empty")), "no video files in")
+    for flags, says in ((["--annotate", "a.mp4"], "take one video"),
+                        (["--output", "rows.txt"], "use a .parquet, .csv or .jsonl"),
+                        (["--summary", "s.txt"], "--summary s.txt: use a .parquet")):
+        assert_user_error(ferkit("video", str(tmp_path), *flags), says)
+    assert_user_error(ferkit("video", str(tmp_path), "rtsp://127.0.0.1:9/x"), "on its own")
+    (tmp_path / "a.mp4").write_bytes((ROOT / "tests/data/astronaut_phone_rotated.mp4").read_bytes())
+    assert_user_error(ferkit_without("pyarrow", "video", str(tmp_path), "--output",
+                                     str(tmp_path / "rows.parquet")), "Parquet needs pyarrow")
 
 
 @pytest.fixture

@@ -108,11 +108,12 @@ def format_result(result: Result, show_all: bool, header: bool) -> str:
 
 
 def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
-                  empty: list[str] | None = None) -> Iterator[Path | str]:
+                  empty: list[str] | None = None, what: str = "image files"
+                  ) -> Iterator[Path | str]:
     """Files as given; folders as their files with these suffixes (recursively, sorted);
     globs expanded; http(s) URLs as given (strings). Yields lazily so a huge folder streams.
-    A folder without such a file, or a glob matching nothing, is said in `empty` (without it,
-    the glob is yielded as a path)."""
+    A folder without such a file (`what` they are), or a glob matching nothing, is said in
+    `empty` (without it, the glob is yielded as a path)."""
     for spec in specs:
         path = Path(spec)
         if is_url(spec):
@@ -124,7 +125,7 @@ def expand_inputs(specs: list[str], suffixes: set[str] = IMAGE_SUFFIXES,
                     found = True
                     yield p
             if not found and empty is not None:
-                empty.append(f"no image files in {spec} (looked for "
+                empty.append(f"no {what} in {spec} (looked for "
                              f"{', '.join(sorted(suffixes))})")
         elif not path.exists() and glob.has_magic(spec):
             matches = sorted(glob.iglob(spec, recursive=True))

@@ -17,29 +17,35 @@ missing file becomes a row with its error; the job goes on.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import sys
 import tempfile
 import warnings
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 import ray.data
 
 from .errors import FerkitError
-from .predict import csv_row, expand_inputs, result_records, row_columns
+from .predict import expand_inputs, result_records, row_columns
 from .recognizer import Result, load
+from .tables import Sink, arrow_schema, check_table_name
 from .urls import is_url
+from .videos import (
+    ROW_STRINGS,
+    SUMMARY_STRINGS,
+    VIDEO_FILES,
+    Summaries,
+    summary_columns,
+    video_columns,
+    video_records,
+)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+IMAGE_STRINGS = ("image", "label", "error")
 
 
 def start(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -126,18 +132,7 @@ class ImageActor:
 
 
 def image_schema(classes: list[str]):
-    return _schema(row_columns(classes), strings=("image", "label", "error"))
-
-
-def video_schema(classes: list[str]):
-    return _schema(video_columns(classes), strings=("file", "label", "error"))
-
-
-def _schema(columns: list[str], strings: tuple[str, ...]):
-    """Arrow types for a table of face rows: strings, integer positions, float scores."""
-    ints = {"face", "frame", "face_id", "x0", "y0", "x1", "y1"}
-    return pa.schema([(c, pa.string() if c in strings else pa.int64() if c in ints
-                       else pa.float64()) for c in columns])
+    return arrow_schema(row_columns(classes), IMAGE_STRINGS)
 
 
 def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
@@ -151,7 +146,9 @@ def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
         if "://" in spec and not is_url(spec):  # http(s) images are fetched by the actors
             uris.append(spec)
         else:
-            paths += [str(p) for p in expand_inputs([spec], suffixes or IMAGE_SUFFIXES, empty)]
+            paths += [str(p) for p in expand_inputs(
+                [spec], suffixes or IMAGE_SUFFIXES, empty,
+                "image files" if suffixes is None else "video files")]
     if empty:
         raise FerkitError("; ".join(empty))
     return uris, paths
@@ -194,7 +191,8 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
         ds = mapped[0].union(*mapped[1:]) if len(mapped) > 1 else mapped[0]
         batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
     total = len(paths) if not uris else None
-    with _Sink(output, image_schema(classes)) as sink, _bar(total, "images", progress) as bar:
+    with Sink(output, row_columns(classes), IMAGE_STRINGS) as sink, \
+            _bar(total, "images", progress) as bar:
         for batch in batches:
             for record in batch.to_pylist():
                 sink.write(record)
@@ -216,38 +214,11 @@ class VideoActor:
         self.smooth = smooth
 
     def __call__(self, batch: dict):
-        rows = [row for path in batch["path"] for row in self.rows(str(path))]
-        return pa.Table.from_pylist(rows, schema=video_schema(self.recognizer.classes))
-
-    def rows(self, path: str) -> list[dict]:
-        from .video import analyse, new_tracker, open_video
-
         classes = self.recognizer.classes
-        empty = dict.fromkeys(video_columns(classes))
-        try:
-            cap = open_video(path)
-        except FerkitError as e:
-            return [{**empty, "file": path, "error": str(e)}]
-        rows = []
-        try:
-            for frame in analyse(self.recognizer, cap, new_tracker(cap, self.every), self.every,
-                                 smooth=self.smooth):
-                if not frame.analysed:
-                    continue
-                for face, fid in zip(frame.faces, frame.ids, strict=True):
-                    rows.append({"file": path, "frame": frame.number, "time_s": frame.time,
-                                 "face_id": fid, **dict(zip(("x0", "y0", "x1", "y1"), face.box,
-                                                            strict=True)),
-                                 "label": face.label, "confidence": face.confidence,
-                                 **{c: face.probs[c] for c in classes}, "error": None})
-        finally:
-            cap.release()
-        return rows or [{**empty, "file": path, "error": "no face"}]
-
-
-def video_columns(classes: list[str]) -> list[str]:
-    return ["file", "frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label",
-            "confidence", *classes, "error"]
+        rows = [row for path in batch["path"]
+                for row in video_records(self.recognizer, str(path), self.every, self.smooth)]
+        return pa.Table.from_pylist(rows, schema=arrow_schema(video_columns(classes),
+                                                               ROW_STRINGS))
 
 
 def predict_videos(inputs: Iterable[str], output: str | None = None, *,
@@ -266,8 +237,10 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
     if every < 1:
         raise FerkitError("every must be 1 or more")
     check_smooth(smooth)
+    check_table_name(output)
+    check_table_name(summary, "--summary")  # before the work, not after it
     start(address, num_cpus)
-    _, paths = split_inputs(inputs, VIDEO_SUFFIXES)  # a missing file: an error row
+    _, paths = split_inputs(inputs, VIDEO_FILES)  # a missing file: an error row
     # checks the model, the detector's name and min_face here, before any actor starts
     classes = load(model, detector=detector, min_face=min_face).classes
     actor_cpus, _ = _cpus(actors)
@@ -278,99 +251,21 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                                                smooth=smooth),
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus, batch_size=1,
         batch_format="numpy")
-    tracks: dict[tuple[str, int], dict] = {}
-    errors: dict[str, str] = {}
-    with _Sink(output, video_schema(classes)) as sink, _bar(len(paths), "videos",
-                                                           progress) as bar:
+    summaries = Summaries(classes)
+    with Sink(output, video_columns(classes), ROW_STRINGS) as sink, _bar(len(paths), "videos",
+                                                                         progress) as bar:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             done = set()
             for row in batch.to_pylist():
                 sink.write(row)
+                summaries.add(row)
                 done.add(row["file"])
-                if row["error"] not in (None, "no face"):
-                    errors[row["file"]] = row["error"]
-                if row["error"] is None:
-                    t = tracks.setdefault((row["file"], row["face_id"]),
-                                          {"labels": Counter(), "times": []})
-                    t["labels"][row["label"]] += 1
-                    t["times"].append(row["time_s"])
             bar.update(len(done))
-    rows = summary_rows(tracks, classes)
-    if summary:
-        with _Sink(summary, _schema(["file", "face_id", "frames", "first_s", "last_s",
-                                     "dominant", *classes], strings=("file", "dominant"))) as sink:
-            for row in rows:
-                sink.write(row)
-    return {"summary": rows, "errors": errors}
-
-
-def summary_rows(tracks: dict, classes: list[str]) -> list[dict]:
-    """Per face per video: frames seen, first and last time, dominant expression, shares."""
-    by_file = defaultdict(list)
-    for (file, fid), t in sorted(tracks.items()):
-        n = sum(t["labels"].values())
-        by_file[file].append({
-            "file": file, "face_id": fid, "frames": n, "first_s": min(t["times"]),
-            "last_s": max(t["times"]), "dominant": t["labels"].most_common(1)[0][0],
-            **{c: t["labels"][c] / n for c in classes}})
-    return [row for file in by_file for row in by_file[file]]
-
-
-class _Sink:
-    """Records to one local file (.parquet, .csv, .jsonl) as they stream in, renamed into
-    place at the end; path None: nowhere."""
-
-    def __init__(self, path: str | None, schema):
-        self.path, self.schema = path, schema
-        self.kind = Path(path).suffix.lower() if path else None
-        if self.kind not in (None, ".parquet", ".csv", ".jsonl"):
-            raise FerkitError(f"output {path}: use a .parquet, .csv or .jsonl file name")
-        if path and "://" in path:
-            raise FerkitError(f"output {path}: write to a local file (or a mounted folder)")
-        self.pending: list[dict] = []
-
-    def __enter__(self):
-        if self.kind is None:
-            return self
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = f"{self.path}.part"
-        if self.kind == ".parquet":
-            self.parquet = pq.ParquetWriter(self.tmp, self.schema)
-            return self
-        self.file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        if self.kind == ".csv":
-            self.csv = csv.writer(self.file)
-            self.csv.writerow(self.schema.names)
-        return self
-
-    def write(self, record: dict) -> None:
-        if self.kind == ".csv":
-            self.csv.writerow(csv_row(record))
-        elif self.kind == ".jsonl":
-            self.file.write(json.dumps(record) + "\n")
-        elif self.kind == ".parquet":
-            self.pending.append(record)
-            if len(self.pending) >= 10_000:
-                self._flush()
-
-    def _flush(self) -> None:
-        self.parquet.write_table(pa.Table.from_pylist(self.pending, schema=self.schema))
-        self.pending = []
-
-    def __exit__(self, kind, exc, tb):
-        if self.kind is None:
-            return False
-        if self.kind == ".parquet":
-            if self.pending:
-                self._flush()
-            self.parquet.close()
-        else:
-            self.file.close()
-        if exc is None:
-            os.replace(self.tmp, self.path)  # a crash never leaves half a table behind
-        else:
-            Path(self.tmp).unlink(missing_ok=True)
-        return False
+    rows = summaries.rows()
+    with Sink(summary, summary_columns(classes), SUMMARY_STRINGS, "--summary") as sink:
+        for row in rows:
+            sink.write(row)
+    return {"summary": rows, "errors": summaries.errors}
 
 
 def _bar(total: int | None, unit: str, enabled: bool):

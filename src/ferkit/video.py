@@ -25,8 +25,9 @@ import numpy as np
 from .atomic import check_figure_name
 from .errors import FerkitError
 from .extras import require
-from .predict import MODEL_HELP, add_detector_args, small_faces_note
+from .predict import MODEL_HELP, add_detector_args, expand_inputs, is_single, small_faces_note
 from .recognizer import Face, load
+from .tables import Sink, check_table_name
 from .videowriter import VideoWriter
 
 # Containers --annotate writes (H.264, videowriter.py).
@@ -109,12 +110,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     # fmt: off
     p.add_argument("input", nargs="*",
                    help="a video file (anything OpenCV/FFmpeg reads) or a stream URL "
-                   "(rtsp://, http://: an IP camera); several files with --ray")
+                   "(rtsp://, http://: an IP camera); or several files, folders and globs, "
+                   "analysed one after another (or on Ray with --ray)")
     p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
     p.add_argument("--annotate", metavar="OUT.mp4", help="write the video with boxes and labels")
-    p.add_argument("--output", metavar="FILE.csv", help="per-frame faces and probabilities")
+    p.add_argument("--output", metavar="FILE.csv",
+                   help="a row per face per analysed frame; for several videos with their "
+                   "file's name, and .jsonl or .parquet also")
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams, streams)")
     p.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
@@ -127,7 +131,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="one Ray actor task per video file (files, folders, globs): a local "
                         "Ray, or the cluster at ADDRESS ('auto'); needs --output")
     p.add_argument("--summary", metavar="FILE",
-                   help="with --ray: a row per face per video (.csv, .parquet, .jsonl)")
+                   help="a row per face per video: frames seen, first and last time, "
+                   "dominant expression, share of each (.csv, .jsonl, .parquet)")
     p.add_argument("--actors", type=int, default=2, help="with --ray: model actors")
     # fmt: on
     return p
@@ -322,10 +327,12 @@ def main(args: argparse.Namespace) -> int:
     check_smooth(args.smooth, "--smooth")
     if args.ray is not None:
         return main_ray(args)
-    if len(args.input) > 1:
-        raise FerkitError("one video at a time; several (or folders) with --ray")
+    if len(args.input) > 1 or (args.input and not is_stream(args.input[0])
+                               and not is_single(args.input)):
+        return main_files(args)
     args.input = args.input[0] if args.input else None
     check_reading("`ferkit video`", args.every, args.max_frames, args.smooth, flag="--")
+    check_table_name(args.summary, "--summary")
     if args.annotate:
         require("`ferkit video --annotate`", "av")
     import cv2
@@ -345,8 +352,10 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .annotate import draw_faces
+    from .videos import Summaries
 
     frames = analysed = 0
+    summaries = Summaries(classes)
     with ExitStack() as stack:
         stack.callback(cap.release)
         rows = None
@@ -364,6 +373,9 @@ def main(args: argparse.Namespace) -> int:
                                  args.smooth):
                 if rows and frame.analysed:
                     rows.writerows(frame_rows(frame, classes))
+                if frame.analysed:
+                    for face, fid in zip(frame.faces, frame.ids, strict=True):
+                        summaries.observe(name, fid, face.label, frame.time)
                 if args.annotate:
                     from PIL import Image
 
@@ -381,7 +393,77 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         plot_timeline(tracker.tracks, classes, args.plot, name)
         print(f"wrote {args.plot}")
+    if args.summary:
+        write_summary(args.summary, summaries)
     return 0
+
+
+def write_summary(path: str, summaries) -> None:
+    from .videos import SUMMARY_STRINGS, summary_columns
+
+    with Sink(path, summary_columns(summaries.classes), SUMMARY_STRINGS, "--summary") as sink:
+        for row in summaries.rows():
+            sink.write(row)
+    print(f"wrote {path}")
+
+
+def main_files(args: argparse.Namespace) -> int:
+    """Several video files (files, folders, globs) in this process, one after another: the
+    rows and summary `--ray` writes, with the same columns."""
+    from tqdm import tqdm
+
+    from .videos import (
+        ROW_STRINGS,
+        VIDEO_FILES,
+        Summaries,
+        summary_line,
+        video_columns,
+        video_records,
+    )
+
+    if args.camera is not None or args.annotate or args.plot or args.max_frames:
+        raise FerkitError("several videos write --output and --summary; --camera, --annotate, "
+                          "--plot and --max-frames take one video")
+    if any(is_stream(i) for i in args.input):
+        raise FerkitError("a live stream is read on its own, not with other videos")
+    check_reading("`ferkit video`", args.every, None, args.smooth, flag="--")
+    check_table_name(args.output)
+    check_table_name(args.summary, "--summary")
+    empty: list[str] = []
+    # a video named twice (a file and its folder) is analysed once: the summary is per file
+    paths = list(dict.fromkeys(str(p) for p in expand_inputs(args.input, VIDEO_FILES, empty,
+                                                             "video files")))
+    if empty:
+        raise FerkitError("; ".join(empty))
+    recognizer = load(args.model, tta=args.tta, detector=args.detector,
+                      min_face=args.min_face)
+    classes = recognizer.classes
+    summaries = Summaries(classes)
+    faceless = []
+    with Sink(args.output, video_columns(classes), ROW_STRINGS) as sink, \
+            tqdm(unit="frame", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        for i, path in enumerate(paths, 1):
+            bar.set_description(f"video {i}/{len(paths)}")
+            for record in video_records(recognizer, path, args.every, args.smooth, bar.update):
+                sink.write(record)
+                summaries.add(record)
+                if record["error"] == "no face":
+                    faceless.append(path)
+    for row in summaries.rows():
+        print(summary_line(row))
+    for path in faceless:
+        print(f"{path}: no face found")
+    if faceless and args.min_face is None:
+        print(small_faces_note(len(faceless), "video(s)"), file=sys.stderr)
+    for error in summaries.errors.values():  # each names its file
+        print(f"error: {error}", file=sys.stderr)
+    if args.summary:
+        write_summary(args.summary, summaries)
+    print(f"{len(paths)} video(s): {len(summaries.tracks)} face(s) tracked"
+          + (f", no face in {len(faceless)}" if faceless else "")
+          + (f", {len(summaries.errors)} unreadable" if summaries.errors else "")
+          + (f" -> {args.output}" if args.output else ""))
+    return 2 if summaries.errors else 0
 
 
 def main_ray(args: argparse.Namespace) -> int:
@@ -397,17 +479,18 @@ def main_ray(args: argparse.Namespace) -> int:
         from . import ray as ferkit_ray
     except ImportError as e:
         raise FerkitError(f"--ray needs Ray Data ({e.name}): pip install 'ferkit[ray]'") from e
+    from .videos import summary_line
+
     with ferkit_ray.native_logs_to():
         done = ferkit_ray.predict_videos(
             args.input, args.output, summary=args.summary, model=args.model, every=args.every,
             tta=args.tta, detector=args.detector, min_face=args.min_face, smooth=args.smooth,
             actors=args.actors, address=args.ray or None,
             progress=sys.stderr.isatty())
-    for file, error in done["errors"].items():
-        print(f"error: {file}: {error}", file=sys.stderr)
+    for error in done["errors"].values():  # each names its file
+        print(f"error: {error}", file=sys.stderr)
     for row in done["summary"]:
-        print(f"{row['file']}: face #{row['face_id']}: {row['frames']} frame(s) from "
-              f"{row['first_s']:.1f}s to {row['last_s']:.1f}s, mostly {row['dominant'].upper()}")
+        print(summary_line(row))
     print(f"wrote {args.output}" + (f" and {args.summary}" if args.summary else ""))
     return 2 if done["errors"] else 0
 
