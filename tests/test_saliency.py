@@ -40,7 +40,7 @@ def test_the_map_lies_where_the_model_looks():
 
 def test_explain_a_photo_matches_predict_and_reads_the_smile_from_the_mouth():
     rec = load()
-    [item] = explain(rec, ASTRONAUT)
+    [item] = rec.explain(ASTRONAUT)
     [face] = rec.predict(ASTRONAUT)
     assert item.face.box == face.box and item.face.label == "happy"
     assert np.allclose(list(item.face.probs.values()), list(face.probs.values()), atol=1e-6)

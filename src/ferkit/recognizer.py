@@ -45,6 +45,7 @@ from .images import (
 from .presets import eval_batch
 
 if TYPE_CHECKING:
+    from .saliency import Explanation
     from .video import Frame
 
 ASSETS = Path(__file__).parent / "assets"
@@ -164,6 +165,15 @@ class Recognizer:
         from .video import frames
 
         return frames(self, source, every, smooth, max_frames)
+
+    def explain(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
+                max_faces: int | None = None) -> list[Explanation]:
+        """Every face as predict() finds it, with where its expressions were read from:
+        per face its `face`, the grey `crop` the model saw and a map per expression
+        (`.evidence("happy")`, `.upper_share()`); `ferkit explain` draws them."""
+        from .saliency import explain
+
+        return explain(self, image, detect=detect, bgr=bgr, max_faces=max_faces)
 
     def read(self, source: str | Path | bytes, name: str = "upload", *,
              detect: bool = True) -> Image.Image:

@@ -7,9 +7,8 @@ against. Model-agnostic (the same calls as `predict`, any backend) and needs no 
 runs on the inference install:
 
     import ferkit
-    from ferkit.saliency import explain, explanation_figure
-    rec = ferkit.load()
-    found = explain(rec, "photo.jpg")
+    from ferkit.saliency import explanation_figure
+    found = ferkit.load().explain("photo.jpg")      # saliency.explain(rec, "photo.jpg")
     print(found[0].face.label, found[0].upper_share())
     explanation_figure(found).save("why.png")
 """
