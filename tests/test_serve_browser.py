@@ -319,10 +319,18 @@ def test_why_shows_where_the_expression_was_read_from(server, browser):
     assert width > 600 and 0 < shown <= 1280, (width, shown)
     assert "red, the parts" in browser.find_element(By.ID, "status").text
     assert not browser.find_element(By.ID, "why").is_displayed()
-    browser.find_element(By.ID, "camera").click()  # the webcam's frames are not explained
+    browser.find_element(By.ID, "camera").click()
     wait(browser, "window.ferkitStats.frames >= 1")
     assert not browser.find_element(By.ID, "explained").is_displayed()
-    assert not browser.find_element(By.ID, "why").is_displayed()
+    # the webcam: its last frame with a face is explained, and the webcam goes on
+    wait(browser, "!document.getElementById('why').hidden")
+    browser.execute_script("document.getElementById('explained-img').removeAttribute('src')")
+    frames = browser.execute_script("return window.ferkitStats.frames")
+    browser.find_element(By.ID, "why").click()
+    wait(browser, "!document.getElementById('explained').hidden && "
+                  "document.getElementById('explained-img').naturalWidth > 600")
+    wait(browser, f"window.ferkitStats.frames > {frames}")
+    assert "Stop the webcam" in browser.find_element(By.ID, "camera").text
     browser.find_element(By.ID, "camera").click()
 
 

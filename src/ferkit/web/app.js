@@ -13,7 +13,7 @@ const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
                 live: null, timer: null, history: [], tracks: [], lastFile: null,
-                lastMinFace: null };
+                lastMinFace: null, lastFrame: null, explaining: false };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], centres: [], errors: 0 });
@@ -201,9 +201,11 @@ function hideWhy() {
   $("why").hidden = $("explained").hidden = true;
 }
 
-// "Why these labels?": the same photo to POST /explain, its picture shown below
+// "Why these labels?": the photo, or the webcam's or video's last frame with a face, to
+// POST /explain; its picture shown below
 async function explainFile(file, minFace) {
-  if (!file) return;
+  if (!file || state.explaining) return;
+  state.explaining = true;
   $("why").hidden = true;
   status(`${file.name}: hiding each part of each face in turn…`);
   try {
@@ -226,6 +228,9 @@ async function explainFile(file, minFace) {
     status(`${file.name}: red, the parts each expression was read from; blue, against it`);
   } catch (e) {
     fail(e);
+  } finally {
+    state.explaining = false;
+    if (state.live) $("why").hidden = false;  // later frames can be explained too
   }
 }
 
@@ -247,6 +252,10 @@ async function tick(video, canvas) {
     const blob = await grabFrame(video, canvas, state.live.kind === "webcam");
     const result = smooth(await predict(blob, "image/jpeg"), started);
     if (!state.live) return;  // stopped while this frame was out
+    if (result.faces.length) {
+      state.lastFrame = new File([blob], `${state.live.kind} frame.jpg`, { type: "image/jpeg" });
+      if (!state.explaining) $("why").hidden = false;
+    }
     draw(canvas, result);
     showFaces(result);
     remember(result);
@@ -281,6 +290,7 @@ function stopLive(message) {
 // the webcam, or a video file played here: a frame every FRAME_MS through the same path
 function startLive(kind, video, stop) {
   hideWhy();
+  state.lastFrame = null;
   state.live = { kind, stop };
   state.tracks = [];
   stats.cameraStartedAt = performance.now();
@@ -366,7 +376,8 @@ async function loadModel() {
 $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
 $("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
-$("why").addEventListener("click", () => explainFile(state.lastFile, state.lastMinFace));
+$("why").addEventListener("click", () => (state.live
+  ? explainFile(state.lastFrame, null) : explainFile(state.lastFile, state.lastMinFace)));
 $("token-save").addEventListener("click", () => {
   state.token = $("token").value.trim();
   localStorage.setItem("ferkitToken", state.token);
