@@ -18,6 +18,7 @@ from .extras import explain
 COMMANDS = {
     "train": ("ferkit.training", "train a model on an image-folder dataset"),
     "evaluate": ("ferkit.evaluation", "report accuracy, F1 and the confusion matrix of a model"),
+    "compare": ("ferkit.compare", "two or more models on the same faces: is the difference real?"),
     "export": ("ferkit.export", "export a checkpoint to ONNX"),
     "calibrate": ("ferkit.calibrate", "fit a temperature so that confidences are probabilities"),
     "predict": ("ferkit.predict", "recognise the expression of every face in images"),

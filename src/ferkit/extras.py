@@ -9,7 +9,7 @@ from .errors import FerkitError
 # a module -> the smallest extra that installs it
 EXTRAS = {
     **dict.fromkeys(("torch", "torchvision", "onnxscript"), "train"),
-    **dict.fromkeys(("sklearn", "matplotlib", "seaborn", "onnx", "sympy"), "evaluate"),
+    **dict.fromkeys(("sklearn", "scipy", "matplotlib", "seaborn", "onnx", "sympy"), "evaluate"),
     **dict.fromkeys(("cv2", "av"), "video"),
     **dict.fromkeys(("fastapi", "fastapi_offline", "uvicorn", "multipart",
                       "python_multipart"), "serve"),

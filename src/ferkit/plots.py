@@ -100,3 +100,21 @@ def plot_mistakes(mistakes: list[tuple], classes: list[str], path: str | Path, t
         axes.flat[0].text(0, 0.5, "no mistakes", fontsize=14)
     fig.suptitle(title or "Most confident mistakes (label → prediction)", fontsize=10)
     _save(fig, path)
+
+
+def plot_recall(comparison: dict, path: str | Path, title: str = "") -> None:
+    """`ferkit compare`: each model's recall per class as grouped bars, its accuracy in the
+    legend."""
+    classes, models = comparison["classes"], comparison["models"]
+    width = 0.8 / len(models)
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(classes) * max(1, len(models) / 2)), 4.5))
+    for i, m in enumerate(models):
+        recall = [100 * (m["recall"][c] or 0) for c in classes]
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, recall, width,
+               label=f"{Path(m['model']).name}: {m['accuracy']:.1%}")
+    ax.set_xticks(x, classes)
+    ax.set(ylabel="recall (%)", ylim=(0, 100), title=title or "recall per class")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
