@@ -26,7 +26,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
                   ".ppm", ".jfif", ".heic", ".heif", ".avif"}
 
 
-MODEL_HELP = ("a .onnx or .pth model, or int8: the bundled model quantised (faster on CPUs, 0.2 "
+MODEL_HELP = ("a .onnx or .pth model, or int8: the bundled model quantised (faster on CPUs, 0.1 "
               "points less accurate); default: the bundled model")
 
 
