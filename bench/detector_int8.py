@@ -6,11 +6,11 @@ faces on scenes of the scene benchmark (bench/scenes.py).
     python bench/detector_int8.py --detector centerface --scenes 400 --keep int8/
 
 Quantisation as for the classifier (ferkit/quantize.py): ONNX Runtime's static quantisation,
-QDQ, weights int8 per channel, activations uint8, calibrated on the inputs the detector
-itself gives its model (every pyramid level and second look) over other scenes than those
-scored. One JSON line per detector and precision: detect_ms (median over rounds that
-alternate the two, group photo 1000x667), recall at IoU >= 0.5 and false faces per scene,
-counted as bench/scenes.py counts them (detection only, nothing classified).
+QDQ, weights int8 per channel in 7 bits (--8-bit: 8), activations uint8, calibrated on the
+inputs the detector itself gives its model (every pyramid level and second look) over other
+scenes than those scored. One JSON line per detector and precision: detect_ms (median over
+rounds that alternate the two, group photo 1000x667), recall at IoU >= 0.5 and false faces
+per scene, counted as bench/scenes.py counts them (detection only, nothing classified).
 """
 
 import argparse
@@ -45,8 +45,10 @@ class Recorder:
         return self.session.run(outputs, feeds)
 
 
-def quantize(name: str, images: list[np.ndarray], output: Path) -> Path:
-    """An int8 copy of a shipped detector, calibrated on what it gives its model for `images`."""
+def quantize(name: str, images: list[np.ndarray], output: Path, reduce_range: bool = True
+             ) -> Path:
+    """An int8 copy of a shipped detector, calibrated on what it gives its model for `images`
+    (7-bit weights unless `reduce_range` is False: see ferkit/quantize.py)."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import (
@@ -80,7 +82,7 @@ def quantize(name: str, images: list[np.ndarray], output: Path) -> Path:
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrator's chatter
             quantize_static(str(pre), str(output), Inputs(), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)
+                            weight_type=QuantType.QInt8, reduce_range=reduce_range)
     return output
 
 
@@ -110,6 +112,8 @@ def main() -> None:
     p.add_argument("--calibration", type=int, default=64, help="scenes calibrated on (seed 1)")
     p.add_argument("--rounds", type=int, default=10, help="timing rounds, 10 calls each")
     p.add_argument("--keep", type=Path, help="keep the int8 models in this folder")
+    p.add_argument("--8-bit", dest="eight_bit", action="store_true",
+                   help="8-bit weights (saturate ONNX Runtime's int8 sums on CPUs without VNNI)")
     args = p.parse_args()
     require(FER / "test")
     group = np.asarray(open_image(SHARED / "photos" / "multi_face.jpg").convert("RGB"))
@@ -122,7 +126,8 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for name in args.detector or DETECTORS:
-            int8 = quantize(name, calibration, folder / f"{name}_int8.onnx")
+            int8 = quantize(name, calibration, folder / f"{name}_int8.onnx",
+                            reduce_range=not args.eight_bit)
             detectors = {"fp": open_detector(name), "int8": open_detector(name, model=int8)}
             times = {k: [] for k in detectors}
             for d in detectors.values():
@@ -136,6 +141,7 @@ def main() -> None:
             for k, d in detectors.items():
                 recall, false = recall_and_false(d, scored)
                 emit(kind="detector_int8", detector=name, precision=k,
+                     weight_bits=None if k == "fp" else 8 if args.eight_bit else 7,
                      detect_ms=round(statistics.median(times[k]) * 1e3, 2),
                      faces_in_group_photo=len(d.detect(group)), scenes=len(scored),
                      recall=recall, false_faces_per_image=false,
