@@ -88,6 +88,8 @@ def test_cli_no_face_writes_nothing(tmp_path):
     (lambda p: p.write_text("not an image"), [], "broken.jpg"),
     (lambda p: None, [], "broken.jpg"),  # missing
     (lambda p: Image.new("L", (48, 48)).save(p, "JPEG"), ["--top", "0"], "--top 0"),
+    (lambda p: Image.new("L", (48, 48)).save(p, "JPEG"), ["--max-faces", "0"], "--max-faces"),
+    (lambda p: Image.new("L", (48, 48)).save(p, "JPEG"), ["-o", "why.txt"], "why.txt"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, make, args, fragment):
     image = tmp_path / "broken.jpg"

@@ -1,10 +1,10 @@
 """`ferkit explain`: which parts of a face an expression was read from.
 
-Occlusion sensitivity (Zeiler & Fergus, 2014): each square patch of the face, in turn, is
-hidden under the face's mean grey and the face classified again. Where hiding a patch lowers an
-expression's probability, that part of the face was evidence for it; where it raises it, evidence
-against. Model-agnostic (the same calls as `predict`, any backend) and needs no gradients, so it
-runs on the inference install:
+Occlusion sensitivity (Zeiler & Fergus, 2014): each part of the face, in turn, is blended
+into the face's mean grey (a soft square window) and the face classified again. Where hiding a
+part lowers an expression's probability, that part was evidence for it; where it raises it,
+evidence against. Model-agnostic (the same calls as `predict`, any backend) and needs no
+gradients, so it runs on the inference install:
 
     import ferkit
     from ferkit.saliency import explanation_figure
@@ -36,6 +36,7 @@ from .urls import Url, is_url, url_name
 # reacts to, and makes the map blocky.
 PATCH = 1 / 3
 MAX_BATCH = 256  # occluded copies per classifier call
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # what `ferkit explain -o` writes
 
 
 @dataclass
@@ -197,6 +198,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="treat the whole image as one face crop (pre-cropped data)")
     p.add_argument("--top", type=int, default=2,
                    help="explain each face's N most likely expressions (default 2)")
+    p.add_argument("--max-faces", type=int, metavar="N",
+                   help="explain only the N largest faces (default: every face)")
     add_detector_args(p)
     return p
 
@@ -204,10 +207,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     source = Url(args.image) if is_url(args.image) else Path(args.image)
     output = Path(args.output or f"{stem(args.image)}_explained.png")
+    if output.suffix.lower() not in PICTURE_SUFFIXES:
+        raise FerkitError(f"--output {output}: use a file name ending in "
+                          + ", ".join(PICTURE_SUFFIXES))
+    if args.max_faces is not None and args.max_faces < 1:
+        raise FerkitError(f"--max-faces {args.max_faces}: explain 1 face or more")
     rec = load(args.model, detector=args.detector, min_face=args.min_face)
     if not 1 <= args.top <= len(rec.classes):
         raise FerkitError(f"--top {args.top}: choose 1 to {len(rec.classes)} expressions")
-    found = explain(rec, source, detect=not args.no_detect)
+    found = explain(rec, source, detect=not args.no_detect, max_faces=args.max_faces)
     if not found:
         print(f"No face found in {args.image}.")
         if args.min_face is None:
