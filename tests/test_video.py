@@ -169,6 +169,31 @@ def test_several_videos_are_analysed_one_after_another(tmp_path):
     assert (one["face_id"], one["frames"], one["dominant"]) == ("1", "5", "happy")
 
 
+def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeypatch, capsys):
+    from ferkit import videos
+    from ferkit.cli import main
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (folder / name).write_bytes((ROOT / "tests/data/astronaut_phone_rotated.mp4").read_bytes())
+    real, seen = videos.video_records, []
+
+    def ctrl_c_on_the_second(recognizer, path, *args):
+        seen.append(path)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(recognizer, path, *args)
+
+    monkeypatch.setattr(videos, "video_records", ctrl_c_on_the_second)
+    rows, summary = tmp_path / "rows.csv", tmp_path / "summary.csv"
+    assert main(["video", str(folder), "--every", "5", "--output", str(rows), "--summary",
+                 str(summary)]) == 130
+    assert "stopped during" in capsys.readouterr().err
+    assert {row["file"] for row in csv.DictReader(rows.open())} == {str(folder / "a.mp4")}
+    assert [row["file"] for row in csv.DictReader(summary.open())] == [str(folder / "a.mp4")]
+
+
 def test_several_videos_refuse_what_takes_one(tmp_path):
     (tmp_path / "empty").mkdir()
     assert_user_error(ferkit("video", str(tmp_path / "empty")), "no video files in")

@@ -439,16 +439,22 @@ def main_files(args: argparse.Namespace) -> int:
                       min_face=args.min_face)
     classes = recognizer.classes
     summaries = Summaries(classes)
-    faceless = []
+    faceless, done = [], 0
     with Sink(args.output, video_columns(classes), ROW_STRINGS) as sink, \
             tqdm(unit="frame", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
-        for i, path in enumerate(paths, 1):
-            bar.set_description(f"video {i}/{len(paths)}")
-            for record in video_records(recognizer, path, args.every, args.smooth, bar.update):
-                sink.write(record)
-                summaries.add(record)
-                if record["error"] == "no face":
-                    faceless.append(path)
+        try:
+            for i, path in enumerate(paths, 1):
+                bar.set_description(f"video {i}/{len(paths)}")
+                for record in video_records(recognizer, path, args.every, args.smooth,
+                                            bar.update):
+                    sink.write(record)
+                    summaries.add(record)
+                    if record["error"] == "no face":
+                        faceless.append(path)
+                done = i
+        except KeyboardInterrupt:  # the videos analysed so far are kept and summarised
+            print(f"\nstopped during {paths[done]}: {done} of {len(paths)} video(s) written",
+                  file=sys.stderr)
     for row in summaries.rows():
         print(summary_line(row))
     for path in faceless:
@@ -459,11 +465,11 @@ def main_files(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     if args.summary:
         write_summary(args.summary, summaries)
-    print(f"{len(paths)} video(s): {len(summaries.tracks)} face(s) tracked"
+    print(f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
           + (f", no face in {len(faceless)}" if faceless else "")
           + (f", {len(summaries.errors)} unreadable" if summaries.errors else "")
           + (f" -> {args.output}" if args.output else ""))
-    return 2 if summaries.errors else 0
+    return 130 if done < len(paths) else 2 if summaries.errors else 0
 
 
 def main_ray(args: argparse.Namespace) -> int:
