@@ -332,6 +332,11 @@ def test_why_shows_where_the_expression_was_read_from(server, browser):
     wait(browser, f"window.ferkitStats.frames > {frames}")
     assert "Stop the webcam" in browser.find_element(By.ID, "camera").text
     browser.find_element(By.ID, "camera").click()
+    # stopped: the frame left on screen is the one explained, not the photo before it
+    wait(browser, "!document.getElementById('why').hidden")
+    browser.find_element(By.ID, "why").click()
+    wait(browser, "document.getElementById('status').textContent"
+                  ".startsWith('webcam frame.jpg: red')")
 
 
 def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browser):

@@ -1,5 +1,5 @@
 // ferkit's page: a photo or the webcam -> POST /predict -> boxes, bars and a one-minute chart;
-// for a photo, POST /explain shows where each expression was read from.
+// for a photo or a frame, POST /explain shows where each expression was read from.
 // Plain JS, no build step, nothing from outside the server.
 "use strict";
 
@@ -13,7 +13,7 @@ const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as
 const view = $("view"), ctx = view.getContext("2d");
 const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
                 live: null, timer: null, history: [], tracks: [], lastFile: null,
-                lastMinFace: null, lastFrame: null, explaining: false };
+                explainable: null, explaining: false };
 // read by the browser test and by bench/serve_load.py --page
 const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
                                       labels: [], centres: [], errors: 0 });
@@ -185,7 +185,7 @@ async function analyseFile(file, minFace = null) {
     // none found at the default size (18% of the picture): offer to look for smaller ones
     const none = !result.faces.length && $("detect").checked && state.minFace === null;
     state.lastFile = file;
-    state.lastMinFace = minFace;
+    state.explainable = { file, minFace };  // what "Why these labels?" sends
     $("smaller").hidden = !(none && !minFace);
     $("why").hidden = !result.faces.length;
     status(`${file.name}: ${result.faces.length} face(s) in ${result.timing_ms.total} ms` +
@@ -253,7 +253,8 @@ async function tick(video, canvas) {
     const result = smooth(await predict(blob, "image/jpeg"), started);
     if (!state.live) return;  // stopped while this frame was out
     if (result.faces.length) {
-      state.lastFrame = new File([blob], `${state.live.kind} frame.jpg`, { type: "image/jpeg" });
+      const frame = new File([blob], `${state.live.kind} frame.jpg`, { type: "image/jpeg" });
+      state.explainable = { file: frame, minFace: null };
       if (!state.explaining) $("why").hidden = false;
     }
     draw(canvas, result);
@@ -290,7 +291,7 @@ function stopLive(message) {
 // the webcam, or a video file played here: a frame every FRAME_MS through the same path
 function startLive(kind, video, stop) {
   hideWhy();
-  state.lastFrame = null;
+  state.explainable = null;
   state.live = { kind, stop };
   state.tracks = [];
   stats.cameraStartedAt = performance.now();
@@ -376,8 +377,8 @@ async function loadModel() {
 $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
 $("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
-$("why").addEventListener("click", () => (state.live
-  ? explainFile(state.lastFrame, null) : explainFile(state.lastFile, state.lastMinFace)));
+$("why").addEventListener("click", () => state.explainable &&
+  explainFile(state.explainable.file, state.explainable.minFace));
 $("token-save").addEventListener("click", () => {
   state.token = $("token").value.trim();
   localStorage.setItem("ferkitToken", state.token);
