@@ -2,7 +2,6 @@
 
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -21,7 +20,11 @@ def device_name() -> str:
             return torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    return f"cpu: {platform.processor() or platform.machine()} x{os.cpu_count()}"
+    from ferkit.info import cpu
+
+    chip = cpu()  # the CPU's name and its int8 instructions: int8 timings depend on them
+    return f"cpu: {chip['name']} x{chip['cores']}" + (
+        f" ({chip['int8_dot_product']})" if chip["int8_dot_product"] else "")
 
 
 def emit(**record) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import tomllib
+from pathlib import Path
 
 from conftest import ROOT, ferkit
 from packaging.utils import canonicalize_name
@@ -38,3 +39,20 @@ def test_a_missing_package_is_named_in_its_extra(monkeypatch, capsys):
     serve = next(line for line in lines if line.startswith("serve:"))
     assert "fastapi MISSING" in serve and "uvicorn " in serve
     assert lines[0].startswith("ferkit ") and any("ONNX Runtime" in x for x in lines)
+
+
+def test_the_cpu_and_its_int8_instructions():
+    chip = info.cpu()
+    assert chip["name"] and chip["cores"] >= 1
+    assert chip["int8_dot_product"] in (None, *info.INT8_DOT_PRODUCT)
+    flags = Path("/proc/cpuinfo")
+    if flags.is_file():  # the kernel's own view agrees
+        text = flags.read_text()
+        assert chip["avx2"] == (" avx2" in text)
+        if " avx512_vnni" in text:
+            assert chip["int8_dot_product"] == "AVX512VNNI"
+    advice = info.int8_advice(chip)
+    assert ("gains most" in advice) == bool(chip["int8_dot_product"])
+    r = ferkit("info")
+    assert r.returncode == 0, r.stderr
+    assert f"CPU: {chip['name']}, {chip['cores']} core(s)" in r.stdout and advice in r.stdout
