@@ -1,6 +1,7 @@
 """The page in a real browser: headless Chromium, a fake webcam showing a smiling face, and an
 upload. Needs Debian's chromium and chromium-driver (.ci/run installs them)."""
 
+import csv
 import re
 import shutil
 import ssl
@@ -337,6 +338,33 @@ def test_why_shows_where_the_expression_was_read_from(server, browser):
     browser.find_element(By.ID, "why").click()
     wait(browser, "document.getElementById('status').textContent"
                   ".startsWith('webcam frame.jpg: red')")
+
+
+def test_the_webcam_session_is_saved_as_csv(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Page.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get(server)
+    wait(browser, "document.getElementById('legend').children.length === 7")
+    assert not browser.find_element(By.ID, "save").is_displayed()  # nothing recorded yet
+    browser.find_element(By.ID, "camera").click()
+    wait(browser, "window.ferkitStats.frames >= 3")
+    browser.find_element(By.ID, "camera").click()
+    frames = browser.execute_script("return window.ferkitStats.frames")
+    browser.find_element(By.ID, "save").click()
+    deadline = time.time() + 10
+    while not list(tmp_path.glob("ferkit-*.csv")) and time.time() < deadline:
+        time.sleep(0.1)
+    [saved] = tmp_path.glob("ferkit-*.csv")
+    rows = list(csv.DictReader(saved.read_text().splitlines()))
+    assert list(rows[0])[:10] == ["frame", "time_s", "time", "face", "x0", "y0", "x1", "y1",
+                                  "label", "confidence"]
+    assert len(rows) == frames and {row["label"] for row in rows} == {"happy"}
+    times = [float(row["time_s"]) for row in rows]
+    assert times[0] == 0 and times == sorted(times) and times[-1] > 0.2  # 200 ms per frame
+    probs = [sum(float(row[c]) for c in list(row)[10:]) for row in rows]
+    assert all(abs(p - 1) < 0.01 for p in probs)
 
 
 def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browser):

@@ -97,6 +97,44 @@ function remember(result) {
   if (result.faces.length) state.history.push({ t: now, probs: result.faces[0].probs });
   while (state.history.length && now - state.history[0].t > WINDOW_MS) state.history.shift();
   drawChart(now);
+  if (state.live) record(result);
+}
+
+// Every analysed webcam or video frame since the page opened (up to LOG_FRAMES), for "Save
+// as CSV": the columns of `ferkit video --output`, the time as the browser's clock too
+const LOG_FRAMES = 30 * 60 * 5;  // 30 minutes at 5 frames/s
+const log = { started: null, frames: [] };
+
+function record(result) {
+  const now = Date.now();
+  log.started ??= now;
+  log.frames.push({ at: now, faces: result.faces.map((f) => ({ box: f.box, probs: f.probs })) });
+  if (log.frames.length > LOG_FRAMES) log.frames.shift();
+  $("save").hidden = false;
+}
+
+function csvText() {
+  const header = ["frame", "time_s", "time", "face", "x0", "y0", "x1", "y1", "label",
+                  "confidence", ...state.classes];
+  const rows = [header.join(",")];
+  log.frames.forEach((frame, n) => frame.faces.forEach((face, i) => {
+    const label = Object.keys(face.probs).reduce((a, b) => (face.probs[b] > face.probs[a] ? b : a));
+    rows.push([n, ((frame.at - log.started) / 1000).toFixed(3), new Date(frame.at).toISOString(),
+               i + 1, ...face.box, label, face.probs[label].toFixed(4),
+               ...state.classes.map((c) => (face.probs[c] ?? 0).toFixed(4))].join(","));
+  }));
+  return rows.join("\n") + "\n";
+}
+window.ferkitCsv = csvText;  // for the browser test
+
+function saveCsv() {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([csvText()], { type: "text/csv" }));
+  a.download = `ferkit-${new Date(log.started).toISOString().slice(0, 19).replace(/:/g, "-")}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 function drawChart(now) {
@@ -377,6 +415,7 @@ async function loadModel() {
 $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
 $("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
+$("save").addEventListener("click", saveCsv);
 $("why").addEventListener("click", () => state.explainable &&
   explainFile(state.explainable.file, state.explainable.minFace));
 $("token-save").addEventListener("click", () => {
