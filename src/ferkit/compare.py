@@ -166,6 +166,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="also write the comparison here")
     p.add_argument("--plot", metavar="PNG", help="a figure of each model's recall per class")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each face with its mirror image, for every model (default: "
+                   "each model's own setting)")
     p.add_argument("--device", default="auto",
                    help="where .pth checkpoints run: auto (CUDA when present), cpu, cuda")
     return p
@@ -176,12 +179,12 @@ def main(args: argparse.Namespace) -> int:
     from .evaluation import classify_all, labelled_faces, write_json
     from .recognizer import load
 
-    require("`ferkit compare`", "scipy", "sklearn", "matplotlib")
+    require("`ferkit compare`", "scipy", "matplotlib", "seaborn")
     check_batch_size(args.batch_size)
     check_figure_name("--plot", args.plot)
     if len(args.models) < 2:
         raise FerkitError("give two or more models to compare (e.g. bundled int8)")
-    recognizers = [load(model_name(m), device=args.device) for m in args.models]
+    recognizers = [load(model_name(m), tta=args.tta, device=args.device) for m in args.models]
     classes = recognizers[0].classes
     for spec, rec in zip(args.models[1:], recognizers[1:], strict=True):
         if rec.classes != classes:
