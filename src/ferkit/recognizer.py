@@ -222,7 +222,7 @@ class Recognizer:
         image, or a numpy array: RGB, or BGR with bgr=True), left to right; [] when there is
         none. detect=False treats the whole image as one face crop, as FER2013's images are."""
         boxes, scores, crops, _ = self.find_faces(image, detect=detect, bgr=bgr)
-        return self._faces(boxes, scores, self.classify(crops, tta))
+        return self.faces(boxes, scores, self.classify(crops, tta))
 
     def predict_many(self, images: Iterable[ImageInput], *, detect: bool = True,
                      batch_size: int = 64, bgr: bool = False) -> Iterator[Result]:
@@ -248,11 +248,12 @@ class Recognizer:
         probs = self.classify(crops) if crops else np.zeros((0, len(self.classes)))
         start = 0
         for result, boxes, scores, cs in pending:
-            result.faces = self._faces(boxes, scores, probs[start : start + len(cs)])
+            result.faces = self.faces(boxes, scores, probs[start : start + len(cs)])
             start += len(cs)
             yield result
 
-    def _faces(self, boxes, scores, probs) -> list[Face]:
+    def faces(self, boxes, scores, probs) -> list[Face]:
+        """Faces from boxes, detection scores and rows of probabilities, in that order."""
         return [
             Face(tuple(int(v) for v in box), dict(zip(self.classes, map(float, p), strict=True)),
                  score)

@@ -115,10 +115,8 @@ def explain(rec: Recognizer, image: ImageInput, *, detect: bool = True, bgr: boo
     if not crops:
         return []
     faces, probs, maps = occlusion_maps(rec, crops)
-    return [Explanation(Face(tuple(int(v) for v in box),
-                             dict(zip(rec.classes, map(float, p), strict=True)), score),
-                        face, m, rec.classes)
-            for box, score, face, p, m in zip(boxes, scores, faces, probs, maps, strict=True)]
+    return [Explanation(found, face, m, rec.classes)
+            for found, face, m in zip(rec.faces(boxes, scores, probs), faces, maps, strict=True)]
 
 
 # evidence for an expression in red, against it in blue, over the grey face

@@ -355,7 +355,6 @@ def main(args: argparse.Namespace) -> int:
     from .videos import Summaries
 
     frames = analysed = 0
-    summaries = Summaries(classes)
     with ExitStack() as stack:
         stack.callback(cap.release)
         rows = None
@@ -373,9 +372,6 @@ def main(args: argparse.Namespace) -> int:
                                  args.smooth):
                 if rows and frame.analysed:
                     rows.writerows(frame_rows(frame, classes))
-                if frame.analysed:
-                    for face, fid in zip(frame.faces, frame.ids, strict=True):
-                        summaries.observe(name, fid, face.label, frame.time)
                 if args.annotate:
                     from PIL import Image
 
@@ -393,7 +389,10 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         plot_timeline(tracker.tracks, classes, args.plot, name)
         print(f"wrote {args.plot}")
-    if args.summary:
+    if args.summary:  # the tracker already holds each face's labels and times
+        summaries = Summaries(classes)
+        summaries.tracks = {(name, t.id): {"labels": t.labels, "times": t.times}
+                            for t in tracker.tracks}
         write_summary(args.summary, summaries)
     return 0
 

@@ -69,12 +69,10 @@ class Summaries:
         if record["error"] not in (None, "no face"):
             self.errors[record["file"]] = record["error"]
         if record["error"] is None:
-            self.observe(record["file"], record["face_id"], record["label"], record["time_s"])
-
-    def observe(self, file: str, face_id: int, label: str, time_s: float) -> None:
-        t = self.tracks.setdefault((file, face_id), {"labels": Counter(), "times": []})
-        t["labels"][label] += 1
-        t["times"].append(time_s)
+            t = self.tracks.setdefault((record["file"], record["face_id"]),
+                                       {"labels": Counter(), "times": []})
+            t["labels"][record["label"]] += 1
+            t["times"].append(record["time_s"])
 
     def rows(self) -> list[dict]:
         by_file = defaultdict(list)
