@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 from conftest import (
@@ -13,7 +15,15 @@ from conftest import (
 )
 from PIL import Image
 
-from ferkit.faces import MAX_ROLL, BlazeFace, Detection, face_roll, fer_crop, weighted_nms
+from ferkit.faces import (
+    MAX_ROLL,
+    BlazeFace,
+    Detection,
+    _thinned,
+    face_roll,
+    fer_crop,
+    weighted_nms,
+)
 from ferkit.recognizer import load
 
 
@@ -256,6 +266,32 @@ def test_the_pyramid_goes_from_the_whole_image_to_the_smallest_face():
     assert all(b / a <= d.largest for a, b in zip(scales, scales[1:], strict=False))
     assert BlazeFace(min_face=10).scales(1000, 667)[-1] == 1.0  # never upsampled
     assert BlazeFace(pyramid=False).scales(1000, 667) == [128 / 1000]
+
+
+def test_passes_side_by_side_find_exactly_what_one_at_a_time_finds():
+    """On two or more cores the pyramid's levels and the second looks run two at a time:
+    the same faces, scores and order as one after the other."""
+    face = Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
+    canvas = Image.new("RGB", (1600, 1000), (120, 140, 160))
+    for x, size in ((0, 600), (700, 300), (1100, 160)):  # for each level, and the finest
+        canvas.paste(face.resize((size, size)), (x, 100))
+    rgb = np.asarray(canvas)
+    one, two = BlazeFace(threads=1, min_face=40), BlazeFace(threads=2, min_face=40)
+    assert (one.passes.at_once, two.passes.at_once) == (1, 2) and len(one.scales(1600, 1000)) > 2
+    one.sure = two.sure = 1.0  # every face gets a second look
+    seen = set()
+    level = two._detect_at
+    two._detect_at = lambda *a, **k: seen.add(threading.current_thread().name) or level(*a, **k)
+    expected, got = one.detect(rgb), two.detect(rgb)
+    assert len(expected) >= 3 and any(name.startswith("ferkit-detect") for name in seen)
+    assert [(d.box, d.score) for d in got] == [(d.box, d.score) for d in expected]
+
+
+def test_a_big_photo_is_thinned_to_every_kth_pixel_whatever_its_memory_layout():
+    rgb = np.random.default_rng(0).integers(0, 256, (1003, 1501, 3), dtype=np.uint8)
+    for view in (rgb, rgb[5:900, 17:1400], rgb[:, ::-1], rgb[::2]):
+        for step in (2, 3, 5):
+            assert np.array_equal(_thinned(view, step), view[::step, ::step])
 
 
 @requires_photos

@@ -77,6 +77,8 @@ class CenterFace:
         h, w = rgb.shape[:2]
         scales = self.scales(w, h)
         image = downscaled(rgb, scales[0])
+        # One level at a time on all the threads (not two side by side as BlazeFace's):
+        # the finest level is big enough for ONNX Runtime's own threads to do better.
         found = []
         for i, scale in enumerate(scales):
             level = image if i == 0 else resized(image, scale / scales[0])

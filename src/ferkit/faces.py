@@ -12,6 +12,9 @@ Any object with `detect(rgb: np.ndarray) -> list[Detection]` can replace it.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -84,6 +87,32 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     return opts
 
 
+def available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class Passes:
+    """Runs a detector's passes (pyramid levels, second looks) two at a time, each on half
+    of the threads: on inputs this small ONNX Runtime gains little from a second thread
+    inside one pass, and two passes side by side keep both busy. threads=1: one at a time."""
+
+    def __init__(self, threads: int | None):
+        cores = threads or available_cores()
+        self.at_once = 2 if cores >= 2 else 1
+        self.threads = cores // self.at_once  # ONNX Runtime threads per pass
+        self._pool = (ThreadPoolExecutor(self.at_once, thread_name_prefix="ferkit-detect")
+                      if self.at_once > 1 else None)
+
+    def map(self, fn: Callable, items) -> list:
+        """[fn(item) for item in items], in order."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+
 @lru_cache(maxsize=16)
 def _anchors(height: int, width: int) -> np.ndarray:
     """Anchor centres in input pixels for a height x width input, in the model's output order:
@@ -119,7 +148,8 @@ class BlazeFace:
         shorter side. pyramid=False looks at the whole image at 128x128 only (big faces).
         score_threshold: what a face must score, after a second look when it needed one."""
         check_min_face(min_face)
-        self.session = ort.InferenceSession(str(model), session_options(threads),
+        self.passes = Passes(threads)
+        self.session = ort.InferenceSession(str(model), session_options(self.passes.threads),
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = score_threshold
@@ -147,10 +177,12 @@ class BlazeFace:
         scales = self.scales(w, h)
         # One resize of the full image (the costly one), the coarser levels from its result.
         image = downscaled(rgb, scales[-1])
-        found = []
-        for i, scale in enumerate(scales):
-            level = image if i == len(scales) - 1 else resized(image, scale / scales[-1])
-            found += self._detect_at(np.asarray(level), scale, square=i == 0)
+
+        def level(i: int) -> list[Detection]:
+            small = image if i == len(scales) - 1 else resized(image, scales[i] / scales[-1])
+            return self._detect_at(np.asarray(small), scales[i], square=i == 0)
+
+        found = [d for dets in self.passes.map(level, range(len(scales))) for d in dets]
         found = weighted_nms(found, self.iou_threshold)
         unsure = [d for d in found if d.score < self.sure]
         if unsure:
@@ -170,8 +202,13 @@ class BlazeFace:
             windows.append(np.asarray(window.resize((self.size, self.size),
                                                     Image.Resampling.BILINEAR)))
         x = np.stack(windows)
-        x = np.concatenate([x, x[:, :, ::-1]]).transpose(0, 3, 1, 2) / 127.5 - 1.0
-        regressors, scores = self.session.run(None, {self.input_name: x.astype(np.float32)})
+
+        def look(x: np.ndarray) -> list[np.ndarray]:
+            x = (x.transpose(0, 3, 1, 2) / 127.5 - 1.0).astype(np.float32)
+            return self.session.run(None, {self.input_name: x})
+
+        seen, mirrored = self.passes.map(look, (x, x[:, :, ::-1]))
+        regressors, scores = (np.concatenate(pair) for pair in zip(seen, mirrored, strict=True))
         centres = regressors[..., :2] + _anchors(self.size, self.size) - self.size / 2
         near = np.hypot(centres[..., 0], centres[..., 1]) < self.size / 8
         logit = np.where(near, scores[..., 0], -80.0).max(1)
@@ -219,8 +256,17 @@ def downscaled(rgb: np.ndarray, scale: float) -> Image.Image:
     costs more than finding its faces."""
     step = max(int(1 / (3 * scale)), 1)
     if step > 1:
-        rgb, scale = rgb[::step, ::step], scale * step
+        rgb, scale = _thinned(rgb, step), scale * step
     return resized(Image.fromarray(np.ascontiguousarray(rgb)), scale)
+
+
+def _thinned(rgb: np.ndarray, step: int) -> np.ndarray:
+    """Every step-th pixel of every step-th row."""
+    if rgb.strides[1:] != (3, 1):
+        return np.ascontiguousarray(rgb[::step, ::step])
+    # each pixel copied as one 3-byte item rather than as three bytes: ~2x faster
+    kept = np.ascontiguousarray(rgb.view("V3")[::step, ::step])
+    return kept.view(np.uint8).reshape(*kept.shape[:2], 3)
 
 
 def resized(image: Image.Image, scale: float) -> Image.Image:
