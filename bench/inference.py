@@ -10,6 +10,8 @@ group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 
   after warm-up, with each shipped detector;
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
   decoded at the reduced size the detector needs), against a full decode alone;
+video: `predict_video` over a 640x480 and a 1920x1080 clip of the group photo panning (mp4v,
+  100 frames), decode to tracked faces, per frame (needs OpenCV: the video extra);
 photos: faces found and labels on ../shared/photos;
 predict_cold: `ferkit predict PHOTO` from process start to printed answer (no torch import);
 folder_no_detect: `ferkit predict DIR --no-detect` on 1,000 FER2013 crops, end to end;
@@ -79,6 +81,29 @@ def run_cli(*args: str) -> tuple[float, int, str]:
     return seconds, peak_kb // 1024, r.stdout
 
 
+def video_speed(rec, group, cpu: str, frames: int = 100) -> None:
+    """Milliseconds per frame of predict_video on clips of `group` panning sideways."""
+    try:
+        import cv2
+    except ImportError:
+        print("note: OpenCV is not installed (the video extra): no video timings")
+        return
+    bgr = np.ascontiguousarray(np.asarray(group)[:, :, ::-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        for width, height in ((640, 480), (1920, 1080)):
+            path = str(Path(tmp) / f"pan_{width}.mp4")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
+            base = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            for i in range(frames):
+                writer.write(np.roll(base, i * width // 400, axis=1))
+            writer.release()
+            seconds = timed(lambda path=path: list(rec.predict_video(path)), 3)
+            faces = sum(len(f.faces) for f in rec.predict_video(path))
+            emit(kind="video", clip=f"{width}x{height} mp4v", frames=frames,
+                 ms_per_frame=round(seconds / frames * 1e3, 1),
+                 faces_per_frame=round(faces / frames, 2), device=cpu)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a .onnx model, or int8 (default: the bundled model)")
@@ -132,6 +157,8 @@ def main() -> None:
         emit(kind="photo_file", image="multi_face.jpg 4000x3000 JPEG q90",
              decode_full_ms=round(decode * 1e3, 1), predict_path_ms=round(file * 1e3, 1),
              decoded_at=list(rec.read(path).size), faces=len(rec.predict(path)), device=cpu)
+
+    video_speed(rec, group, cpu)
 
     for name in sorted(os.listdir(PHOTOS)):
         faces = rec.predict(PHOTOS / name)

@@ -91,6 +91,18 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
         open_image(path)
 
 
+def test_a_bgr_array_becomes_exactly_its_rgb_one_whatever_its_layout():
+    """OpenCV frames (BGR, BGRA, views of bigger frames) as RGB: channels swapped, nothing
+    else, and the caller's array left alone."""
+    bgra = np.random.default_rng(0).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    before = bgra.copy()
+    for bgr in (np.ascontiguousarray(bgra[..., :3]), bgra, bgra[3:30:2, 5:50:3, :3]):
+        expected = np.ascontiguousarray(bgr[..., 2::-1])
+        assert np.array_equal(to_rgb(bgr, bgr=True), expected)
+        assert np.array_equal(np.asarray(as_pil(bgr, bgr=True)), expected)
+    assert np.array_equal(bgra, before)
+
+
 def test_arrays_rgb_and_bgr_give_the_same_grey():
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 0] = 255  # pure red

@@ -24,7 +24,7 @@ from PIL import Image
 
 from ferkit import FerkitError
 from ferkit.recognizer import Face, load
-from ferkit.video import Track
+from ferkit.video import Track, analyse, new_tracker
 
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")
 
@@ -323,6 +323,41 @@ def test_a_phone_video_with_rotation_metadata_is_read_upright(tmp_path):
     box = [int(rows[0][k]) for k in ("x0", "y0", "x1", "y1")]
     upright = [v / 2 for v in load().predict(ROOT / "photos" / "astronaut.png")[0].box]
     assert np.abs(np.subtract(box, upright)).max() <= 6, (box, upright)
+
+
+@requires_photos
+def test_frames_in_between_are_passed_over_without_their_pixels(clip):
+    """--every without --annotate (and predict_video, and a folder of videos): the frames
+    between analysed ones are grabbed, not converted to pixels; the analysed ones come out
+    the same as when every frame is read."""
+
+    class Counting:  # an OpenCV capture that counts how it is read
+        def __init__(self):
+            self.cap, self.calls = cv2.VideoCapture(str(clip)), {"read": 0, "grab": 0}
+
+        def read(self):
+            self.calls["read"] += 1
+            return self.cap.read()
+
+        def grab(self):
+            self.calls["grab"] += 1
+            return self.cap.grab()
+
+        def get(self, prop):
+            return self.cap.get(prop)
+
+    rec, runs = load(), {}
+    for pixels in (True, False):
+        cap = Counting()
+        runs[pixels] = cap.calls, list(analyse(rec, cap, new_tracker(cap, 3), 3, pixels=pixels))
+    (every_read, all_frames), (calls, frames) = runs[True], runs[False]
+    assert every_read["grab"] == 0 and calls["grab"] == 8  # 12 frames, 4 of them analysed
+    assert [f.number for f in frames] == [f.number for f in all_frames] == list(range(12))
+    assert all((f.rgb is None) != f.analysed for f in frames)
+    for f, g in zip(frames, all_frames, strict=True):
+        assert (f.ids, [x.probs for x in f.faces]) == (g.ids, [x.probs for x in g.faces])
+        if f.analysed:
+            assert np.array_equal(f.rgb, g.rgb)
 
 
 @requires_photos

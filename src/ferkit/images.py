@@ -154,11 +154,20 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
     """The uint8 HxWx3 RGB array of any input; an RGB uint8 array comes back as it is (a big
     photo through Pillow and back costs more than detecting its faces)."""
     if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and not bgr):
-        return _not_empty(image)
+            and image.shape[2] == 3):
+        return bgr_to_rgb(_not_empty(image)) if bgr else _not_empty(image)
     img = _eight_bit(as_pil(image, bgr=bgr))
     # convert() copies even an RGB image: 60 ms for a 12 Mpx photo here
     return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+
+
+def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
+    """An HxWx3 (or x4: the first three) BGR array as a new RGB one. One channel at a time:
+    image[..., ::-1] copies byte by byte, 3-4x slower (7 ms for a 1080p frame here)."""
+    rgb = np.empty((*bgr.shape[:2], 3), bgr.dtype)
+    for i in range(3):
+        rgb[..., i] = bgr[..., 2 - i]
+    return rgb
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -200,10 +209,8 @@ def as_pil(image: ImageInput, bgr: bool = False) -> Image.Image:
         if arr.ndim == 2:
             return Image.fromarray(arr, "L")
         if arr.ndim == 3 and arr.shape[2] in (3, 4):
-            arr = arr[:, :, :3]
-            if bgr:
-                arr = arr[:, :, ::-1]
-            return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+            arr = bgr_to_rgb(arr) if bgr else np.ascontiguousarray(arr[:, :, :3])
+            return Image.fromarray(arr, "RGB")
         raise FerkitError(f"expected an HxW or HxWx3 image array, got shape {arr.shape}")
     raise FerkitError(
         f"expected a path, image bytes, a binary file, a PIL image or a numpy array, got "

@@ -39,7 +39,8 @@ def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: flo
         return [{**empty, "file": path, "error": str(e)}]
     records = []
     try:
-        for frame in analyse(recognizer, cap, new_tracker(cap, every), every, smooth=smooth):
+        for frame in analyse(recognizer, cap, new_tracker(cap, every), every, smooth=smooth,
+                             pixels=False):
             if progress:
                 progress(1)
             if not frame.analysed:
