@@ -10,6 +10,7 @@ group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 
   after warm-up, with each shipped detector;
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
   decoded at the reduced size the detector needs), against a full decode alone;
+photo_folder: `predict_many` over 24 such files (what `ferkit predict DIR` runs);
 video: `predict_video` over a 640x480 and a 1920x1080 clip of the group photo panning (mp4v,
   100 frames), decode to tracked faces, per frame (needs OpenCV: the video extra);
 photos: faces found and labels on ../shared/photos;
@@ -157,6 +158,10 @@ def main() -> None:
         emit(kind="photo_file", image="multi_face.jpg 4000x3000 JPEG q90",
              decode_full_ms=round(decode * 1e3, 1), predict_path_ms=round(file * 1e3, 1),
              decoded_at=list(rec.read(path).size), faces=len(rec.predict(path)), device=cpu)
+        files = [path] * 24  # a folder of camera photos: the next one decoded meanwhile
+        folder = timed(lambda: list(rec.predict_many(files)), 3)
+        emit(kind="photo_folder", image="multi_face.jpg 4000x3000 JPEG q90", photos=len(files),
+             photos_per_s=round(len(files) / folder, 1), device=cpu)
 
     video_speed(rec, group, cpu)
 

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -193,6 +194,37 @@ def test_the_api_takes_an_image_files_bytes_or_binary_file_object(tmp_path):
     text.write_text("hello")
     with open(text) as f, pytest.raises(FerkitError, match="open the file with 'rb'"):
         rec.predict(f)
+
+
+def test_files_are_decoded_one_ahead_in_the_background_with_the_same_results(tmp_path):
+    """predict_many (ferkit predict on a folder) decodes the next file while it finds the
+    faces of this one: the same results in the same order, errors included."""
+    path = ROOT / "photos" / "astronaut.png"
+    (tmp_path / "broken.jpg").write_bytes(path.read_bytes()[:300])
+    wide = Image.new("RGB", (900, 600), (90, 110, 130))
+    wide.paste(Image.open(path).convert("RGB").resize((400, 400)), (400, 100))
+    wide.save(tmp_path / "wide.jpg")
+    with open(path, "rb") as f:
+        inputs = [path, tmp_path / "broken.jpg", str(tmp_path / "wide.jpg"), path.read_bytes(),
+                  np.asarray(wide), f, tmp_path / "missing.png", path]
+
+        def run_all():
+            f.seek(0)
+            return [(r.source is image, r.error, r.size, r.faces)
+                    for image, r in zip(inputs, rec.predict_many(inputs, batch_size=2),
+                                        strict=True)]
+
+        rec, where = load(), set()
+        read = rec.read
+        rec.read = lambda *a, **k: where.add(threading.current_thread().name) or read(*a, **k)
+        ahead = run_all()
+        assert where and all(name.startswith("ferkit-read") for name in where)
+        rec.threads = 1  # as the server and Ray run it: no thread of its own
+        where.clear()
+        assert run_all() == ahead and where == {threading.current_thread().name}
+    assert [len(faces) for *_, faces in ahead] == [1, 0, 1, 1, 1, 1, 0, 1]
+    assert [error is None for _, error, *_ in ahead] == [True, False, True, True, True, True,
+                                                          False, True]
 
 
 def test_an_image_piped_in_is_read_with_a_dash(tmp_path):

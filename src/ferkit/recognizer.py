@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -230,9 +231,11 @@ class Recognizer:
         unreadable image yields a Result with its error and the stream goes on."""
         pending: list[tuple[Result, list, list, list]] = []
         n_crops = 0
-        for image in images:
+        for image, readable in self._read_ahead(images, detect):
             try:
-                boxes, scores, crops, size = self.find_faces(image, detect=detect, bgr=bgr)
+                if isinstance(readable, FerkitError):
+                    raise readable
+                boxes, scores, crops, size = self.find_faces(readable, detect=detect, bgr=bgr)
             except FerkitError as e:
                 pending.append((Result(image, error=str(e)), [], [], []))
                 continue
@@ -242,6 +245,35 @@ class Recognizer:
                 yield from self._flush(pending)
                 pending, n_crops = [], 0
         yield from self._flush(pending)
+
+    def _read_ahead(self, images: Iterable[ImageInput], detect: bool) -> Iterator[tuple]:
+        """(input, what find_faces is given for it) per input. Files and bytes are decoded in
+        a background thread one input ahead, while the faces of the one before are found
+        (a decoding error comes as the second item); not for a recogniser on one thread
+        (the server, Ray), nor without detection (small crops: no time to win)."""
+        if self.threads == 1 or not detect:
+            yield from ((image, image) for image in images)
+            return
+
+        def read(image: ImageInput) -> ImageInput | FerkitError:
+            try:
+                if isinstance(image, (str, Path)):
+                    return self.read(image)
+                if (file := encoded(image)) is not None:
+                    return self.read(*file)
+                return image
+            except FerkitError as e:
+                return e
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ferkit-read") as pool:
+            ahead = None
+            for image in images:
+                future = pool.submit(read, image)
+                if ahead is not None:
+                    yield ahead[0], ahead[1].result()
+                ahead = image, future
+            if ahead is not None:
+                yield ahead[0], ahead[1].result()
 
     def _flush(self, pending) -> Iterator[Result]:
         crops = [c for *_, cs in pending for c in cs]
