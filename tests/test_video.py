@@ -331,16 +331,16 @@ def test_frames_in_between_are_passed_over_without_their_pixels(clip):
     between analysed ones are grabbed, not converted to pixels; the analysed ones come out
     the same as when every frame is read."""
 
-    class Counting:  # an OpenCV capture that counts how it is read
+    class Counting:  # an OpenCV capture that notes how each frame is read
         def __init__(self):
-            self.cap, self.calls = cv2.VideoCapture(str(clip)), {"read": 0, "grab": 0}
+            self.cap, self.calls = cv2.VideoCapture(str(clip)), []
 
         def read(self):
-            self.calls["read"] += 1
+            self.calls.append("read")
             return self.cap.read()
 
         def grab(self):
-            self.calls["grab"] += 1
+            self.calls.append("grab")
             return self.cap.grab()
 
         def get(self, prop):
@@ -351,13 +351,47 @@ def test_frames_in_between_are_passed_over_without_their_pixels(clip):
         cap = Counting()
         runs[pixels] = cap.calls, list(analyse(rec, cap, new_tracker(cap, 3), 3, pixels=pixels))
     (every_read, all_frames), (calls, frames) = runs[True], runs[False]
-    assert every_read["grab"] == 0 and calls["grab"] == 8  # 12 frames, 4 of them analysed
+    # 12 frames (then the end, read one frame ahead), every third one analysed
+    assert set(every_read) == {"read"} and calls[:12] == ["read", "grab", "grab"] * 4
     assert [f.number for f in frames] == [f.number for f in all_frames] == list(range(12))
     assert all((f.rgb is None) != f.analysed for f in frames)
     for f, g in zip(frames, all_frames, strict=True):
         assert (f.ids, [x.probs for x in f.faces]) == (g.ids, [x.probs for x in g.faces])
         if f.analysed:
             assert np.array_equal(f.rgb, g.rgb)
+
+
+@requires_photos
+def test_the_next_frame_is_decoded_meanwhile_and_reading_stops_with_the_caller(clip):
+    """Frames are read one ahead in a background thread; a caller that stops early (and
+    then releases the capture) never has it released under a read still going on."""
+
+    class Slow:  # an OpenCV capture that takes its time and notes who reads it and when
+        def __init__(self):
+            self.cap, self.readers, self.reading, self.torn = cv2.VideoCapture(str(clip)), [], 0, 0
+
+        def read(self):
+            self.reading += 1
+            self.readers.append(threading.current_thread().name)
+            time.sleep(0.05)
+            frame = self.cap.read()
+            self.reading -= 1
+            return frame
+
+        def get(self, prop):
+            return self.cap.get(prop)
+
+        def release(self):
+            self.torn += self.reading
+            self.cap.release()
+
+    cap = Slow()
+    frames = analyse(load(), cap, new_tracker(cap, 1), 1)
+    assert [next(frames).number, next(frames).number] == [0, 1]
+    frames.close()  # frame 2 is being read now
+    cap.release()
+    assert cap.torn == 0 and len(cap.readers) == 3
+    assert all(name.startswith("ferkit-read") for name in cap.readers)
 
 
 @requires_photos

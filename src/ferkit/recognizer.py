@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from .ahead import read_ahead
 from .backends import Backend, open_backend
 from .calibration import apply_temperature
 from .errors import FerkitError
@@ -251,9 +251,6 @@ class Recognizer:
         a background thread one input ahead, while the faces of the one before are found
         (a decoding error comes as the second item); not for a recogniser on one thread
         (the server, Ray), nor without detection (small crops: no time to win)."""
-        if self.threads == 1 or not detect:
-            yield from ((image, image) for image in images)
-            return
 
         def read(image: ImageInput) -> ImageInput | FerkitError:
             try:
@@ -265,15 +262,9 @@ class Recognizer:
             except FerkitError as e:
                 return e
 
-        with ThreadPoolExecutor(1, thread_name_prefix="ferkit-read") as pool:
-            ahead = None
-            for image in images:
-                future = pool.submit(read, image)
-                if ahead is not None:
-                    yield ahead[0], ahead[1].result()
-                ahead = image, future
-            if ahead is not None:
-                yield ahead[0], ahead[1].result()
+        if self.threads == 1 or not detect:
+            return ((image, image) for image in images)
+        return read_ahead(read, images)
 
     def _flush(self, pending) -> Iterator[Result]:
         crops = [c for *_, cs in pending for c in cs]

@@ -38,9 +38,10 @@ def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: flo
     except FerkitError as e:
         return [{**empty, "file": path, "error": str(e)}]
     records = []
+    every_frame = analyse(recognizer, cap, new_tracker(cap, every), every, smooth=smooth,
+                          pixels=False)
     try:
-        for frame in analyse(recognizer, cap, new_tracker(cap, every), every, smooth=smooth,
-                             pixels=False):
+        for frame in every_frame:
             if progress:
                 progress(1)
             if not frame.analysed:
@@ -52,6 +53,7 @@ def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: flo
                                 "label": face.label, "confidence": face.confidence,
                                 **{c: face.probs[c] for c in classes}, "error": None})
     finally:
+        every_frame.close()  # it may be reading the next frame
         cap.release()
     return records or [{**empty, "file": path, "error": "no face"}]
 
