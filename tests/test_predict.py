@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, assert_user_error, face_like, ferkit, run
 from PIL import Image
 
+from ferkit.annotate import annotate_file
 from ferkit.errors import FerkitError
 from ferkit.predict import format_face
 from ferkit.recognizer import Face, load
@@ -89,6 +90,26 @@ def test_annotating_a_folder_keeps_every_picture_and_photos_stay_jpeg(tmp_path):
     assert written == ["index.html", "same-2.jpg", "same.jpg", "same.png"]  # a/, b/, png
     assert Image.open(tmp_path / "out" / "same-2.jpg").format == "JPEG"
     assert Image.open(tmp_path / "out" / "same.png").format == "PNG"
+
+
+def test_annotating_draws_on_a_copy_of_the_callers_own_image_only(tmp_path):
+    """A decoded file is drawn on in place (no 12 Mpx copy); a PIL image or an array the
+    caller gave is left as it was, and all come out the same."""
+    path = ROOT / "photos" / "astronaut.png"
+    mine = Image.open(path).convert("RGB")
+    before = np.asarray(mine).copy()
+    array = before.copy()
+    rec = load()
+    from_file, from_mine, from_array = rec.predict_many([path, mine, array])
+    annotate_file(from_file, rec.classes, tmp_path / "file.png")
+    annotate_file(from_mine, rec.classes, tmp_path / "mine.png")
+    annotate_file(from_array, rec.classes, tmp_path / "array.png")
+    assert np.array_equal(np.asarray(mine), before) and np.array_equal(array, before)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "array.png")),
+                          np.asarray(Image.open(tmp_path / "file.png")))
+    drawn = np.asarray(Image.open(tmp_path / "mine.png"))
+    assert np.array_equal(drawn, np.asarray(Image.open(tmp_path / "file.png")))
+    assert not np.array_equal(drawn, before)
 
 
 def test_an_annotated_folder_has_a_page_showing_every_picture(tmp_path):

@@ -392,7 +392,7 @@ def main(args: argparse.Namespace) -> int:
                     from PIL import Image
 
                     drawn = draw_faces(Image.fromarray(frame.rgb), frame.faces, classes,
-                                       frame.ids)
+                                       frame.ids, copy=False)
                     writer.write(np.asarray(drawn))
                 frames = frame.number + 1
                 analysed += frame.analysed
