@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .ahead import read_ahead
 from .atomic import atomic_write
 from .errors import FerkitError
 from .images import open_image
@@ -50,11 +51,16 @@ def main(args: argparse.Namespace) -> int:
     rows, skipped = list(done.values()), []
     names = crop_names([photo.relative_to(src) for photo in photos])
     try:
-        for photo in tqdm(todo, desc="cropping", unit="photo", file=sys.stderr):
+        # the next photo is decoded (at full size: crops may be larger than the classifier's
+        # input) while the face of this one is found
+        photos_read = read_ahead(open_image, todo, errors=FerkitError)
+        for photo, image in tqdm(photos_read, total=len(todo), desc="cropping", unit="photo",
+                                 file=sys.stderr):
             rel = photo.relative_to(src)
             try:
-                # decoded at full size: the crops may be larger than the classifier's input
-                found = recognizer.main_face(open_image(photo))
+                if isinstance(image, FerkitError):
+                    raise image
+                found = recognizer.main_face(image)
             except FerkitError as e:
                 skipped.append(str(e))
                 continue

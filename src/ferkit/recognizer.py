@@ -252,19 +252,16 @@ class Recognizer:
         (a decoding error comes as the second item); not for a recogniser on one thread
         (the server, Ray), nor without detection (small crops: no time to win)."""
 
-        def read(image: ImageInput) -> ImageInput | FerkitError:
-            try:
-                if isinstance(image, (str, Path)):
-                    return self.read(image)
-                if (file := encoded(image)) is not None:
-                    return self.read(*file)
-                return image
-            except FerkitError as e:
-                return e
+        def read(image: ImageInput) -> ImageInput:
+            if isinstance(image, (str, Path)):
+                return self.read(image)
+            if (file := encoded(image)) is not None:
+                return self.read(*file)
+            return image
 
         if self.threads == 1 or not detect:
             return ((image, image) for image in images)
-        return read_ahead(read, images)
+        return read_ahead(read, images, errors=FerkitError)
 
     def _flush(self, pending) -> Iterator[Result]:
         crops = [c for *_, cs in pending for c in cs]
