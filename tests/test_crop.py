@@ -88,11 +88,11 @@ def test_a_second_run_adds_new_photos_and_an_interrupted_one_goes_on(tmp_path, m
         def __init__(self):
             self.real, self.calls = load(), 0
 
-        def main_face(self, image):
+        def main_face(self, image, **options):
             self.calls += 1
             if self.calls == 3:
                 raise KeyboardInterrupt
-            return self.real.main_face(image)
+            return self.real.main_face(image, **options)
 
     monkeypatch.setattr(crop, "load", lambda **kw: Interrupted())
     with pytest.raises(KeyboardInterrupt):

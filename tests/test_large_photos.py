@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.images import full_size, open_image
+from ferkit.images import full_size, open_image, reduced
 from ferkit.recognizer import load
 
 ASTRONAUT = "photos/astronaut.png"
@@ -60,3 +60,28 @@ def test_no_reduction_when_the_smallest_face_is_given_in_pixels_or_nothing_is_de
         big_jpeg):
     assert load(min_face=100).read(big_jpeg).size == (2048, 2560)
     assert load().read(big_jpeg, detect=False).size == (2048, 2560)
+
+
+def test_a_big_pillow_image_or_png_is_reduced_too_with_boxes_in_its_own_pixels(big_jpeg,
+                                                                              tmp_path):
+    """Not only a JPEG file: a big PNG, HEIC or Pillow image is made smaller (Pillow's
+    reduce) before its faces are looked for; `ferkit crop` asks for its full size."""
+    rec = load()
+    full = Image.open(big_jpeg).convert("RGB")
+    full.save(tmp_path / "big.png")
+    whole = rec.predict(np.asarray(full))  # an array is looked at as it is
+    for source in (full, tmp_path / "big.png"):
+        (face,) = rec.predict(source)
+        assert face.label == whole[0].label and iou(face.box, whole[0].box) > 0.9
+    assert rec.find_faces(full)[3] == full.size == (2048, 2560)
+    (box, small), (full_box, large) = rec.main_face(full), rec.main_face(full, reduce=False)
+    assert large.shape[0] > 1.8 * small.shape[0] and iou(box, full_box) > 0.9
+
+
+def test_reduced_keeps_the_shorter_side_and_says_from_what_size():
+    img = Image.new("RGB", (4000, 3000))
+    small = reduced(img, 800)  # 3000 // 800 = 3
+    assert small.size == (1334, 1000) and full_size(small) == (4000, 3000)
+    assert reduced(img, 1600) is img  # only by 1
+    assert reduced(small, 300) is small  # already reduced
+    assert reduced(img.convert("P"), 800).size == (4000, 3000)  # a palette: left alone

@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
             try:
                 if isinstance(image, FerkitError):
                     raise image
-                found = recognizer.main_face(image)
+                found = recognizer.main_face(image, reduce=False)
             except FerkitError as e:
                 skipped.append(str(e))
                 continue

@@ -40,6 +40,7 @@ from .images import (
     full_size,
     image_from_bytes,
     open_image,
+    reduced,
     to_gray,
     to_rgb,
 )
@@ -181,15 +182,24 @@ class Recognizer:
         """Decode an image file or its bytes for predict(). A big JPEG is decoded at 1/2-1/8
         scale when faces are detected at their default smallest size (a share of the image):
         the smallest face looked for stays >= 1.5x the classifier's input."""
-        min_side = None
-        if detect and getattr(self.detector, "min_face", 0) is None:
-            min_side = math.ceil(1.5 * self.img_size / DEFAULT_MIN_FACE)
+        min_side = self._min_side() if detect else None
         if isinstance(source, bytes):
             return image_from_bytes(source, name, min_side)
         return open_image(source, min_side)
 
-    def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False):
-        """(boxes, detection scores, grey crops, (width, height)) for one image."""
+    def _min_side(self) -> int | None:
+        """The shorter side a picture can be reduced to before its faces are looked for
+        (None: not at all, the smallest face was given in pixels)."""
+        if getattr(self.detector, "min_face", 0) is None:
+            return math.ceil(1.5 * self.img_size / DEFAULT_MIN_FACE)
+        return None
+
+    def find_faces(self, image: ImageInput, *, detect: bool = True, bgr: bool = False,
+                   reduce: bool = True):
+        """(boxes, detection scores, grey crops, (width, height)) for one image. reduce: a
+        big picture (a PNG or HEIC file, a Pillow image) is made smaller first, as read()
+        decodes a big JPEG (its crops then come from the smaller one; boxes stay in its own
+        pixels)."""
         if not detect:
             gray = to_gray(as_pil(image, bgr=bgr))
             h, w = gray.shape
@@ -198,6 +208,8 @@ class Recognizer:
             image = self.read(image)
         elif (file := encoded(image)) is not None:
             image = self.read(*file)
+        if reduce and isinstance(image, Image.Image) and (min_side := self._min_side()):
+            image = reduced(image, min_side)
         rgb = to_rgb(image, bgr=bgr)
         h, w = rgb.shape[:2]
         # boxes in the file's pixels when it was decoded reduced
@@ -207,11 +219,12 @@ class Recognizer:
         boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
         return boxes, [d.score for d in dets], crops, (fw, fh)
 
-    def main_face(self, image: ImageInput, *, bgr: bool = False
+    def main_face(self, image: ImageInput, *, bgr: bool = False, reduce: bool = True
                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(box, grey crop) of the largest face in `image`, or None when there is none: the
-        face a photo labelled with one expression is about."""
-        boxes, _, crops, _ = self.find_faces(image, bgr=bgr)
+        face a photo labelled with one expression is about (reduce=False: the crop from the
+        picture at its full size)."""
+        boxes, _, crops, _ = self.find_faces(image, bgr=bgr, reduce=reduce)
         if not boxes:
             return None
         i = int(np.argmax([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes]))
