@@ -197,7 +197,8 @@ def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeyp
 def test_several_videos_refuse_what_takes_one(tmp_path):
     (tmp_path / "empty").mkdir()
     assert_user_error(ferkit("video", str(tmp_path / "empty")), "no video files in")
-    for flags, says in ((["--annotate", "a.mp4"], "take one video"),
+    for flags, says in ((["--annotate", "a.mp4"], "annotated into a folder"),
+                        (["--plot", "t.png"], "take one video"),
                         (["--output", "rows.txt"], "use a .parquet, .csv or .jsonl"),
                         (["--summary", "s.txt"], "--summary s.txt: use a .parquet")):
         assert_user_error(ferkit("video", str(tmp_path), *flags), says)
@@ -434,6 +435,35 @@ def test_an_annotated_video_is_h264_and_keeps_every_frame(clip, tmp_path):
     # the picture survives encoding: the first frame's box-free corner matches the source
     corner = np.abs(frames[0][:100, -100:].astype(int) - first[:100, -100:, ::-1]).mean()
     assert corner < 8, corner
+
+
+def test_several_videos_are_annotated_into_a_folder_one_video_each(clip, tmp_path):
+    """--annotate FOLDER with several videos: one H.264 video per input, named after it (-2
+    for a name seen before), each as `ferkit video FILE --annotate` draws it; none for a
+    file that cannot be read."""
+    av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    for name in ("clip.mp4", "sub/clip.mp4"):
+        (videos / name).write_bytes(clip.read_bytes())
+    (videos / "broken.mp4").write_text("not a video")
+    out, single = tmp_path / "boxed", tmp_path / "single.mp4"
+    r = ferkit("video", str(videos), "--annotate", str(out), "--every", "4")
+    assert r.returncode == 2 and "broken.mp4 is not a video" in r.stderr, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["clip-2.mp4", "clip.mp4"]
+    assert ferkit("video", str(clip), "--annotate", str(single), "--every", "4").returncode == 0
+
+    def decoded(path):
+        with av.open(str(path)) as video:
+            assert video.streams.video[0].codec_context.name == "h264"
+            return np.stack([f.to_ndarray(format="rgb24") for f in video.decode(video=0)])
+
+    expected = decoded(single)
+    assert len(expected) == 12
+    for name in ("clip.mp4", "clip-2.mp4"):
+        frames = decoded(out / name)
+        assert frames.shape == expected.shape
+        assert np.abs(frames.astype(int) - expected).mean() < 1
 
 
 def test_video_writer_evens_odd_sizes_and_fails_early_on_a_bad_path(tmp_path):

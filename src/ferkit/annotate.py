@@ -112,9 +112,12 @@ figcaption {{ overflow-wrap: anywhere; }}
 """
 
 
-def annotated_name(name: str, taken: set[str]) -> str:
+def annotated_name(name: str, taken: set[str], suffix: str | None = None) -> str:
+    """The file name an input's annotated copy gets in a folder: its stem, `-2`, `-3`...
+    after a name already taken; `suffix` (default: .jpg for a photo, .png for the rest)."""
     stem = Path(name).stem
-    suffix = ".jpg" if Path(name).suffix.lower() in PHOTO_SUFFIXES else ".png"
+    if suffix is None:
+        suffix = ".jpg" if Path(name).suffix.lower() in PHOTO_SUFFIXES else ".png"
     candidate, n = stem + suffix, 1
     while candidate in taken:
         n += 1

@@ -117,7 +117,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--camera", type=int, metavar="N", help="read webcam N instead of a file")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--every", type=int, default=1, metavar="K", help="analyse every K-th frame")
-    p.add_argument("--annotate", metavar="OUT.mp4", help="write the video with boxes and labels")
+    p.add_argument("--annotate", metavar="OUT.mp4",
+                   help="write the video with boxes and labels (several videos: a folder, "
+                        "one video each)")
     p.add_argument("--output", metavar="FILE.csv",
                    help="a row per face per analysed frame; for several videos with their "
                    "file's name, and .jsonl or .parquet also")
@@ -277,6 +279,16 @@ def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
             yield Frame(number, t, rgb, faces, ids, analysed)
 
 
+def drawn_frame(frame: Frame, classes: list[str]) -> np.ndarray:
+    """A frame's RGB pixels with its faces boxed, labelled and numbered, for --annotate."""
+    from PIL import Image
+
+    from .annotate import draw_faces
+
+    drawn = draw_faces(Image.fromarray(frame.rgb), frame.faces, classes, frame.ids, copy=False)
+    return np.asarray(drawn)
+
+
 def frames(recognizer, source: str | Path | int, every: int = 1, smooth: float = 0.0,
            max_frames: int | None = None) -> Iterator[Frame]:
     """The analysed frames (every `every`-th) of a video file, stream URL or webcam number:
@@ -366,7 +378,6 @@ def main(args: argparse.Namespace) -> int:
     tracker = new_tracker(cap, args.every)
     from tqdm import tqdm
 
-    from .annotate import draw_faces
     from .videos import Summaries
 
     frames = analysed = 0
@@ -389,11 +400,7 @@ def main(args: argparse.Namespace) -> int:
                 if rows and frame.analysed:
                     rows.writerows(frame_rows(frame, classes))
                 if args.annotate:
-                    from PIL import Image
-
-                    drawn = draw_faces(Image.fromarray(frame.rgb), frame.faces, classes,
-                                       frame.ids, copy=False)
-                    writer.write(np.asarray(drawn))
+                    writer.write(drawn_frame(frame, classes))
                 frames = frame.number + 1
                 analysed += frame.analysed
                 bar.update(1)
@@ -427,6 +434,7 @@ def main_files(args: argparse.Namespace) -> int:
     rows and summary `--ray` writes, with the same columns."""
     from tqdm import tqdm
 
+    from .annotate import annotated_name
     from .videos import (
         ROW_STRINGS,
         VIDEO_FILES,
@@ -436,12 +444,22 @@ def main_files(args: argparse.Namespace) -> int:
         video_records,
     )
 
-    if args.camera is not None or args.annotate or args.plot or args.max_frames:
-        raise FerkitError("several videos write --output and --summary; --camera, --annotate, "
-                          "--plot and --max-frames take one video")
+    if args.camera is not None or args.plot or args.max_frames:
+        raise FerkitError("several videos write --output, --summary and --annotate FOLDER; "
+                          "--camera, --plot and --max-frames take one video")
     if any(is_stream(i) for i in args.input):
         raise FerkitError("a live stream is read on its own, not with other videos")
     check_reading("`ferkit video`", args.every, None, args.smooth, flag="--")
+    if args.annotate:
+        require("`ferkit video --annotate`", "av")
+        if Path(args.annotate).suffix.lower() in VIDEO_SUFFIXES or Path(args.annotate).is_file():
+            raise FerkitError(f"--annotate {args.annotate}: several videos are annotated into "
+                              "a folder, one video each; give a folder")
+        try:
+            Path(args.annotate).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FerkitError(f"--annotate {args.annotate}: cannot make that folder "
+                              f"({e.strerror})") from e
     check_table_name(args.output)
     check_table_name(args.summary, "--summary")
     empty: list[str] = []
@@ -455,13 +473,17 @@ def main_files(args: argparse.Namespace) -> int:
     classes = recognizer.classes
     summaries = Summaries(classes)
     faceless, done = [], 0
+    # each video's annotated copy: FOLDER/<name>.mp4, -2, -3... for names seen before
+    taken: set[str] = set()
+    annotated = {path: Path(args.annotate) / annotated_name(path, taken, ".mp4")
+                 for path in paths} if args.annotate else {}
     with Sink(args.output, video_columns(classes), ROW_STRINGS) as sink, \
             tqdm(unit="frame", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         try:
             for i, path in enumerate(paths, 1):
                 bar.set_description(f"video {i}/{len(paths)}")
                 for record in video_records(recognizer, path, args.every, args.smooth,
-                                            bar.update):
+                                            bar.update, annotated.get(path)):
                     sink.write(record)
                     summaries.add(record)
                     if record["error"] == "no face":

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import FerkitError
 from .recognizer import Recognizer
-from .video import analyse, new_tracker, open_video
+from .video import analyse, drawn_frame, frame_rate, new_tracker, open_video
+from .videowriter import VideoWriter
 
 # what a folder of videos is searched for
 VIDEO_FILES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
@@ -27,10 +29,12 @@ def summary_columns(classes: list[str]) -> list[str]:
 
 
 def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: float = 0.0,
-                  progress: Callable[[int], None] | None = None) -> list[dict]:
+                  progress: Callable[[int], None] | None = None,
+                  annotate: str | Path | None = None) -> list[dict]:
     """One video file analysed whole, as `ferkit video` does: a record per face per analysed
     frame; one record with the error (or "no face") when there is none. `progress(frames)`
-    is called as frames are decoded."""
+    is called as frames are decoded. `annotate`: also write the video with its faces drawn
+    there (with its sound), as `ferkit video --annotate` does."""
     classes = recognizer.classes
     empty = dict.fromkeys(video_columns(classes))
     try:
@@ -39,11 +43,16 @@ def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: flo
         return [{**empty, "file": path, "error": str(e)}]
     records = []
     every_frame = analyse(recognizer, cap, new_tracker(cap, every), every, smooth=smooth,
-                          pixels=False)
+                          pixels=annotate is not None)
+    writer = None
     try:
+        if annotate is not None:
+            writer = VideoWriter(annotate, frame_rate(cap), audio_from=path)
         for frame in every_frame:
             if progress:
                 progress(1)
+            if writer is not None:
+                writer.write(drawn_frame(frame, classes))
             if not frame.analysed:
                 continue
             for face, fid in zip(frame.faces, frame.ids, strict=True):
@@ -55,6 +64,8 @@ def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: flo
     finally:
         every_frame.close()  # it may be reading the next frame
         cap.release()
+        if writer is not None:
+            writer.close()
     return records or [{**empty, "file": path, "error": "no face"}]
 
 
