@@ -287,6 +287,31 @@ def test_passes_side_by_side_find_exactly_what_one_at_a_time_finds():
     assert [(d.box, d.score) for d in got] == [(d.box, d.score) for d in expected]
 
 
+def test_threads_detecting_at_once_each_get_their_own_faces():
+    """One detector shared by several threads (an application's own pool): each picture's
+    faces, as when they come one at a time."""
+    face = Image.open(ROOT / "photos" / "astronaut.png").convert("RGB").resize((360, 360))
+    pictures = []
+    for x in (0, 280, 560, 840):
+        canvas = Image.new("RGB", (1200, 600), (110, 120, 130))
+        canvas.paste(face, (x, 120))
+        pictures.append(np.asarray(canvas))
+    detector = BlazeFace(threads=2)
+    expected = [[d.box for d in detector.detect(p)] for p in pictures]
+    assert [len(boxes) for boxes in expected] == [1, 1, 1, 1]
+    got = {}
+
+    def detect(i: int) -> None:
+        got[i] = [[d.box for d in detector.detect(pictures[i])] for _ in range(5)]
+
+    threads = [threading.Thread(target=detect, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(got[i] == [expected[i]] * 5 for i in range(4))
+
+
 def test_a_big_photo_is_thinned_to_every_kth_pixel_whatever_its_memory_layout():
     rgb = np.random.default_rng(0).integers(0, 256, (1003, 1501, 3), dtype=np.uint8)
     for view in (rgb, rgb[5:900, 17:1400], rgb[:, ::-1], rgb[::2]):

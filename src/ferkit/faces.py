@@ -102,7 +102,9 @@ class Passes:
         cores = threads or available_cores()
         self.at_once = 2 if cores >= 2 else 1
         self.threads = cores // self.at_once  # ONNX Runtime threads per pass
-        self._pool = (ThreadPoolExecutor(self.at_once, thread_name_prefix="ferkit-detect")
+        # The caller's thread runs one pass, the pool the other; the pool grows up to the
+        # cores when several threads detect at once, so that they do not queue for it.
+        self._pool = (ThreadPoolExecutor(max(cores - 1, 1), thread_name_prefix="ferkit-detect")
                       if self.at_once > 1 else None)
 
     def map(self, fn: Callable, items) -> list:
@@ -110,7 +112,8 @@ class Passes:
         items = list(items)
         if self._pool is None or len(items) < 2:
             return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
+        others = [self._pool.submit(fn, item) for item in items[1:]]
+        return [fn(items[0]), *(future.result() for future in others)]
 
 
 @lru_cache(maxsize=16)
