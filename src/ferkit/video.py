@@ -455,11 +455,6 @@ def main_files(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() in VIDEO_SUFFIXES or Path(args.annotate).is_file():
             raise FerkitError(f"--annotate {args.annotate}: several videos are annotated into "
                               "a folder, one video each; give a folder")
-        try:
-            Path(args.annotate).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise FerkitError(f"--annotate {args.annotate}: cannot make that folder "
-                              f"({e.strerror})") from e
     check_table_name(args.output)
     check_table_name(args.summary, "--summary")
     empty: list[str] = []
@@ -468,6 +463,12 @@ def main_files(args: argparse.Namespace) -> int:
                                                              "video files")))
     if empty:
         raise FerkitError("; ".join(empty))
+    if args.annotate:
+        try:
+            Path(args.annotate).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FerkitError(f"--annotate {args.annotate}: cannot make that folder "
+                              f"({e.strerror})") from e
     recognizer = load(args.model, tta=args.tta, detector=args.detector,
                       min_face=args.min_face)
     classes = recognizer.classes
