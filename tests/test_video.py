@@ -450,6 +450,7 @@ def test_several_videos_are_annotated_into_a_folder_one_video_each(clip, tmp_pat
     out, single = tmp_path / "boxed", tmp_path / "single.mp4"
     r = ferkit("video", str(videos), "--annotate", str(out), "--every", "4")
     assert r.returncode == 2 and "broken.mp4 is not a video" in r.stderr, r.stderr
+    assert f"annotated videos in {out}" in r.stdout
     assert sorted(p.name for p in out.iterdir()) == ["clip-2.mp4", "clip.mp4"]
     assert ferkit("video", str(clip), "--annotate", str(single), "--every", "4").returncode == 0
 

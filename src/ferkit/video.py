@@ -506,7 +506,8 @@ def main_files(args: argparse.Namespace) -> int:
     print(f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
           + (f", no face in {len(faceless)}" if faceless else "")
           + (f", {len(summaries.errors)} unreadable" if summaries.errors else "")
-          + (f" -> {args.output}" if args.output else ""))
+          + (f" -> {args.output}" if args.output else "")
+          + (f"; annotated videos in {args.annotate}" if args.annotate else ""))
     return 130 if done < len(paths) else 2 if summaries.errors else 0
 
 
