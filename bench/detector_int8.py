@@ -35,14 +35,21 @@ MODELS = {"blazeface": BLAZEFACE, "centerface": CENTERFACE}
 
 
 class Recorder:
-    """Stands in for a detector's ONNX Runtime session and keeps every input it is given."""
+    """Keeps every input a detector's ONNX Runtime sessions are given."""
 
-    def __init__(self, session):
-        self.session, self.feeds = session, []
+    def __init__(self, detector):
+        self.feeds = []
+        sessions = ([detector.session] if hasattr(detector, "session") else
+                    [s for s in (detector.passes.alone, detector.passes.paired) if s])
+        for session in sessions:  # BlazeFace runs its passes alone or two at a time
+            session.run = self.recording(session.run)
 
-    def run(self, outputs, feeds):
-        self.feeds.append(feeds)
-        return self.session.run(outputs, feeds)
+    def recording(self, run):
+        def recorded(outputs, feeds):
+            self.feeds.append(feeds)
+            return run(outputs, feeds)
+
+        return recorded
 
 
 def quantize(name: str, images: list[np.ndarray], output: Path, reduce_range: bool = True
@@ -60,7 +67,7 @@ def quantize(name: str, images: list[np.ndarray], output: Path, reduce_range: bo
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     detector = open_detector(name)
-    detector.session = recorder = Recorder(detector.session)
+    recorder = Recorder(detector)
     for rgb in images:
         detector.detect(rgb)
     # one picture per call: the pyramid's levels differ in size

@@ -268,23 +268,30 @@ def test_the_pyramid_goes_from_the_whole_image_to_the_smallest_face():
     assert BlazeFace(pyramid=False).scales(1000, 667) == [128 / 1000]
 
 
-def test_passes_side_by_side_find_exactly_what_one_at_a_time_finds():
-    """On two or more cores the pyramid's levels and the second looks run two at a time:
-    the same faces, scores and order as one after the other."""
+def test_small_passes_run_two_at_a_time_and_big_ones_alone_finding_the_same_faces():
+    """On two or more cores small passes (the default pyramid's levels, second looks) run
+    two at a time, a big one (a small --min-face's finest level) alone on all the threads:
+    the same faces, scores and order as one pass after another on one thread."""
     face = Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
     canvas = Image.new("RGB", (1600, 1000), (120, 140, 160))
     for x, size in ((0, 600), (700, 300), (1100, 160)):  # for each level, and the finest
         canvas.paste(face.resize((size, size)), (x, 100))
     rgb = np.asarray(canvas)
-    one, two = BlazeFace(threads=1, min_face=40), BlazeFace(threads=2, min_face=40)
-    assert (one.passes.at_once, two.passes.at_once) == (1, 2) and len(one.scales(1600, 1000)) > 2
-    one.sure = two.sure = 1.0  # every face gets a second look
-    seen = set()
-    level = two._detect_at
-    two._detect_at = lambda *a, **k: seen.add(threading.current_thread().name) or level(*a, **k)
-    expected, got = one.detect(rgb), two.detect(rgb)
-    assert len(expected) >= 3 and any(name.startswith("ferkit-detect") for name in seen)
-    assert [(d.box, d.score) for d in got] == [(d.box, d.score) for d in expected]
+    runs = {}
+    for min_face in (None, 40):
+        one, two = BlazeFace(threads=1, min_face=min_face), BlazeFace(threads=2, min_face=min_face)
+        assert one.passes.paired is None and two.passes.paired is not None
+        one.sure = two.sure = 1.0  # every face gets a second look
+        seen = runs[min_face] = set()  # (which session, in the pool's thread?)
+        for kind in ("alone", "paired"):
+            run = getattr(two.passes, kind).run
+            getattr(two.passes, kind).run = lambda *a, kind=kind, run=run, seen=seen: seen.add(
+                (kind, threading.current_thread().name.startswith("ferkit-detect"))) or run(*a)
+        expected, got = one.detect(rgb), two.detect(rgb)
+        assert len(expected) >= 2
+        assert [(d.box, d.score) for d in got] == [(d.box, d.score) for d in expected]
+    assert runs[None] == {("paired", False), ("paired", True)}
+    assert ("alone", False) in runs[40] and ("alone", True) not in runs[40]
 
 
 def test_threads_detecting_at_once_each_get_their_own_faces():
