@@ -451,7 +451,10 @@ def test_several_videos_are_annotated_into_a_folder_one_video_each(clip, tmp_pat
     r = ferkit("video", str(videos), "--annotate", str(out), "--every", "4")
     assert r.returncode == 2 and "broken.mp4 is not a video" in r.stderr, r.stderr
     assert f"annotated videos in {out}" in r.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["clip-2.mp4", "clip.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["clip-2.mp4", "clip.mp4", "index.html"]
+    page = (out / "index.html").read_text()
+    assert page.count("<video") == 2 and 'src="clip-2.mp4"' in page and "broken" not in page
+    assert "#1 mostly happy" in page and "3 video(s): 10 face(s) tracked" in page
     assert ferkit("video", str(clip), "--annotate", str(single), "--every", "4").returncode == 0
 
     def decoded(path):

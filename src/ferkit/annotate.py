@@ -86,14 +86,27 @@ class Album:
         self.pictures.append((file, source, faces or "no face found"))
 
     def write_index(self, summary: str) -> None:
-        figures = "\n".join(
-            f'<figure><a href="{quote(file)}"><img src="{quote(file)}" loading="lazy" '
-            f'alt="{escape(faces)}"></a><figcaption>{escape(source)}<br><b>{escape(faces)}</b>'
-            "</figcaption></figure>"
-            for file, source, faces in self.pictures)
-        page = INDEX.format(summary=escape(summary), figures=figures)
-        atomic_write(self.folder / "index.html",
-                     lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+        write_index(self.folder, summary, self.pictures)
+
+
+def write_index(folder: Path, summary: str, items: list[tuple[str, str, str]],
+                videos: bool = False) -> None:
+    """index.html in an --annotate folder: each (file, its source, its faces in words), a
+    picture or (`videos`) a video to play, under the run's summary line."""
+
+    def shown(file: str, faces: str) -> str:
+        if videos:
+            return f'<video src="{quote(file)}" controls preload="metadata"></video>'
+        return (f'<a href="{quote(file)}"><img src="{quote(file)}" loading="lazy" '
+                f'alt="{escape(faces)}"></a>')
+
+    figures = "\n".join(
+        f"<figure>{shown(file, faces)}<figcaption>{escape(source)}<br><b>{escape(faces)}</b>"
+        "</figcaption></figure>"
+        for file, source, faces in items)
+    page = INDEX.format(summary=escape(summary), figures=figures)
+    atomic_write(Path(folder) / "index.html",
+                 lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
 
 
 INDEX = """<!doctype html>
@@ -103,7 +116,7 @@ INDEX = """<!doctype html>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1rem; color: #1d2330; }}
 main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr));
         gap: 1rem; }}
-figure {{ margin: 0; }} img {{ width: 100%; height: auto; border-radius: 4px; }}
+figure {{ margin: 0; }} img, video {{ width: 100%; height: auto; border-radius: 4px; }}
 figcaption {{ overflow-wrap: anywhere; }}
 </style></head>
 <body><h1>ferkit</h1><p>{summary}</p><main>

@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
@@ -434,7 +434,7 @@ def main_files(args: argparse.Namespace) -> int:
     rows and summary `--ray` writes, with the same columns."""
     from tqdm import tqdm
 
-    from .annotate import annotated_name
+    from .annotate import annotated_name, write_index
     from .videos import (
         ROW_STRINGS,
         VIDEO_FILES,
@@ -503,11 +503,19 @@ def main_files(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     if args.summary:
         write_summary(args.summary, summaries)
-    print(f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
-          + (f", no face in {len(faceless)}" if faceless else "")
-          + (f", {len(summaries.errors)} unreadable" if summaries.errors else "")
-          + (f" -> {args.output}" if args.output else "")
-          + (f"; annotated videos in {args.annotate}" if args.annotate else ""))
+    closing = (f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
+               + (f", no face in {len(faceless)}" if faceless else "")
+               + (f", {len(summaries.errors)} unreadable" if summaries.errors else ""))
+    if args.annotate:
+        faces = defaultdict(list)
+        for row in summaries.rows():
+            faces[row["file"]].append(f"#{row['face_id']} mostly {row['dominant']}")
+        write_index(Path(args.annotate), closing, [
+            (annotated[path].name, path, ", ".join(faces[path]) or "no face found")
+            for path in paths[:done] if annotated[path].exists()], videos=True)
+    print(closing + (f" -> {args.output}" if args.output else "")
+          + (f"; annotated videos in {args.annotate} (index.html shows them all)"
+             if args.annotate else ""))
     return 130 if done < len(paths) else 2 if summaries.errors else 0
 
 
