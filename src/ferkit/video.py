@@ -503,17 +503,17 @@ def main_files(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
     if args.summary:
         write_summary(args.summary, summaries)
-    closing = (f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
-               + (f", no face in {len(faceless)}" if faceless else "")
-               + (f", {len(summaries.errors)} unreadable" if summaries.errors else ""))
+    tally = (f"{done} video(s): {len(summaries.tracks)} face(s) tracked"
+             + (f", no face in {len(faceless)}" if faceless else "")
+             + (f", {len(summaries.errors)} unreadable" if summaries.errors else ""))
     if args.annotate:
         faces = defaultdict(list)
         for row in summaries.rows():
             faces[row["file"]].append(f"#{row['face_id']} mostly {row['dominant']}")
-        write_index(Path(args.annotate), closing, [
+        write_index(Path(args.annotate), tally, [
             (annotated[path].name, path, ", ".join(faces[path]) or "no face found")
             for path in paths[:done] if annotated[path].exists()], videos=True)
-    print(closing + (f" -> {args.output}" if args.output else "")
+    print(tally + (f" -> {args.output}" if args.output else "")
           + (f"; annotated videos in {args.annotate} (index.html shows them all)"
              if args.annotate else ""))
     return 130 if done < len(paths) else 2 if summaries.errors else 0
