@@ -187,6 +187,14 @@ class Recognizer:
             return image_from_bytes(source, name, min_side)
         return open_image(source, min_side)
 
+    def _decoded(self, image: ImageInput) -> ImageInput:
+        """A file, URL or the bytes of one decoded by read(); any other input as it is."""
+        if isinstance(image, (str, Path)):
+            return self.read(image)
+        if (file := encoded(image)) is not None:
+            return self.read(*file)
+        return image
+
     def _min_side(self) -> int | None:
         """The shorter side a picture can be reduced to before its faces are looked for
         (None: not at all, the smallest face was given in pixels)."""
@@ -204,10 +212,7 @@ class Recognizer:
             gray = to_gray(as_pil(image, bgr=bgr))
             h, w = gray.shape
             return [(0, 0, w, h)], [None], [gray], (w, h)
-        if isinstance(image, (str, Path)):
-            image = self.read(image)
-        elif (file := encoded(image)) is not None:
-            image = self.read(*file)
+        image = self._decoded(image)
         if reduce and isinstance(image, Image.Image) and (min_side := self._min_side()):
             image = reduced(image, min_side)
         rgb = to_rgb(image, bgr=bgr)
@@ -264,17 +269,9 @@ class Recognizer:
         a background thread one input ahead, while the faces of the one before are found
         (a decoding error comes as the second item); not for a recogniser on one thread
         (the server, Ray), nor without detection (small crops: no time to win)."""
-
-        def read(image: ImageInput) -> ImageInput:
-            if isinstance(image, (str, Path)):
-                return self.read(image)
-            if (file := encoded(image)) is not None:
-                return self.read(*file)
-            return image
-
         if self.threads == 1 or not detect:
             return ((image, image) for image in images)
-        return read_ahead(read, images, errors=FerkitError)
+        return read_ahead(self._decoded, images, errors=FerkitError)
 
     def _flush(self, pending) -> Iterator[Result]:
         crops = [c for *_, cs in pending for c in cs]
