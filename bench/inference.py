@@ -5,9 +5,15 @@
     python bench/inference.py --compare int8     # and the bundled int8 model, one run
     python bench/inference.py --compare model_int8.onnx   # or any other classifier
 
-classifier_batch1 / classifier_batched: the model alone on ONNX Runtime (per face);
+classifier_batch1 / classifier_five / classifier_batched: the model alone on ONNX Runtime:
+  one face, five (a group photo's), 256 per call; with --compare every model is timed in
+  rounds that take them in turn (medians of 7), so that a shared machine's drift hits each
+  alike and the ratios of one run are fair ones;
+comparison (with --compare): each other model against the first: time ratios at batch 1 and
+  for five faces, the batched throughput ratio, the group photo's time ratio, and accuracy on
+  FER2013 PublicTest (../shared/fer2013/test, all 3,589 crops) in points;
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
-  after warm-up, with each shipped detector;
+  after warm-up, with each shipped detector (with --compare: each model, BlazeFace, 1000x667);
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
   decoded at the reduced size the detector needs), against a full decode alone;
 photo_folder: `predict_many` over 24 such files (what `ferkit predict DIR` runs);
@@ -31,7 +37,31 @@ from pathlib import Path
 import numpy as np
 from _common import FER, ROOT, SHARED, device_name, emit, require
 
+from ferkit.faces import DETECTORS
+from ferkit.images import open_image, to_gray
+from ferkit.recognizer import load
+
 PHOTOS = SHARED / "photos"
+
+
+def alternating(fns: dict, repeat: int, rounds: int = 7) -> dict:
+    """Median seconds per call of each function, over rounds that run them in turn."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(repeat):
+                fn()
+            times[name].append((time.perf_counter() - t0) / repeat)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def accuracy(rec, faces: list, labels: list[str]) -> float:
+    probs = np.concatenate([rec.classify(faces[i : i + 256]) for i in range(0, len(faces), 256)])
+    return float(np.mean([rec.classes[i] == t for i, t in zip(probs.argmax(1), labels,
+                                                               strict=True)]))
 
 
 def timed(fn, repeat: int) -> float:
@@ -45,9 +75,10 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def fer_files(n: int) -> list[Path]:
-    files = sorted(p for c in sorted((FER / "train").iterdir()) for p in c.iterdir())
-    return [files[i % len(files)] for i in range(n)]
+def fer_files(n: int | None, split: str = "train") -> list[Path]:
+    """n files of FER2013's split, repeated if need be (None: all of them once)."""
+    files = sorted(p for c in sorted((FER / split).iterdir()) for p in c.iterdir())
+    return files if n is None else [files[i % len(files)] for i in range(n)]
 
 
 def link_folder(files: list[Path], folder: Path) -> Path:
@@ -105,6 +136,28 @@ def video_speed(rec, group, cpu: str, frames: int = 100) -> None:
                  faces_per_frame=round(faces / frames, 2), device=cpu)
 
 
+def compare_models(models: dict, one: dict, five: dict, batched: dict, group: np.ndarray,
+                   cpu: str) -> None:
+    """Each model against the first: speed ratios from the alternating timings, the group
+    photo end to end (alternating too), accuracy on PublicTest."""
+    photo = alternating({name: lambda r=r: r.predict(group) for name, r in models.items()}, 20)
+    files = fer_files(None, split="test")
+    faces, labels = [to_gray(open_image(f)) for f in files], [f.parent.name for f in files]
+    scores = {name: accuracy(r, faces, labels) for name, r in models.items()}
+    first, *others = models
+    for name in others:
+        emit(kind="comparison", model=name, against=first,
+             batch1_time_ratio=round(one[name] / one[first], 3),
+             five_faces_time_ratio=round(five[name] / five[first], 3),
+             batched_throughput_ratio=round(batched[first] / batched[name], 3),
+             group_photo_ms=round(photo[name] * 1e3, 1),
+             group_photo_ms_first=round(photo[first] * 1e3, 1),
+             publictest_accuracy=round(scores[name], 4),
+             publictest_accuracy_first=round(scores[first], 4),
+             accuracy_points=round(100 * (scores[name] - scores[first]), 2),
+             faces=len(faces), device=cpu)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a .onnx model, or int8 (default: the bundled model)")
@@ -115,9 +168,6 @@ def main() -> None:
     args = p.parse_args()
     require(FER)
     require(PHOTOS)
-    from ferkit.faces import DETECTORS
-    from ferkit.images import open_image, to_gray
-    from ferkit.recognizer import load
 
     rec = load(args.model, threads=args.threads)
     model = str(rec.backend.path)
@@ -127,17 +177,25 @@ def main() -> None:
     emit(kind="model", path=model, img_size=rec.img_size, tta=tta,
          size_mb=round(Path(model).stat().st_size / 1e6, 2), device=cpu)
 
-    for other in [None, *args.compare]:
-        r = rec if other is None else load(other, threads=args.threads, tta=tta)
-        name = Path(r.backend.path).name
-        per_face = timed(lambda r=r: r.classify(crops[:1]), 200)
-        emit(kind="classifier_batch1", model=name, ms_per_face=round(per_face * 1e3, 3),
-             tta=tta, device=cpu)
-        batched = timed(lambda r=r: r.classify(crops), 10)
-        emit(kind="classifier_batched", model=name, batch=len(crops),
-             faces_per_s=round(len(crops) / batched), tta=tta, device=cpu)
-
+    models = {Path(model).name: rec}
+    for other in args.compare:
+        r = load(other, threads=args.threads, tta=tta)
+        models.setdefault(Path(r.backend.path).name, r)
     group = open_image(PHOTOS / "multi_face.jpg").convert("RGB")
+    one, five, batched = (
+        alternating({name: lambda r=r, n=n: r.classify(crops[:n]) for name, r in models.items()},
+                    repeat)
+        for n, repeat in ((1, 200), (5, 60), (len(crops), 3)))
+    for name in models:
+        emit(kind="classifier_batch1", model=name, ms_per_face=round(one[name] * 1e3, 3),
+             tta=tta, device=cpu)
+        emit(kind="classifier_five", model=name, ms=round(five[name] * 1e3, 3), tta=tta,
+             device=cpu)
+        emit(kind="classifier_batched", model=name, batch=len(crops),
+             faces_per_s=round(len(crops) / batched[name]), tta=tta, device=cpu)
+    if len(models) > 1:
+        compare_models(models, one, five, batched, np.asarray(group), cpu)
+
     # the 12 Mpx photo: the group photo upscaled to 4000x3000 (camera size), faces and all
     for name in DETECTORS:
         r = rec if name == "blazeface" else load(args.model, threads=args.threads,
