@@ -12,10 +12,9 @@ Any object with `detect(rgb: np.ndarray) -> list[Detection]` can replace it.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +24,7 @@ from PIL import Image
 
 from .errors import FerkitError
 from .images import rgb_to_gray
+from .parallel import available_cores, side_by_side
 
 ASSETS = Path(__file__).parent / "assets"
 BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
@@ -86,12 +86,6 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     return opts
 
 
-def available_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class Passes:
     """Runs a detector's model on the CPU, pass by pass (a pyramid level, a batch of windows):
     small passes two at a time, each on half of the threads, because ONNX Runtime gains
@@ -117,8 +111,7 @@ class Passes:
         biggest = max((x.size // x.shape[1] for x in inputs), default=0)
         if self._pool is None or len(inputs) < 2 or biggest >= self.paired_below:
             return [self.alone.run(None, feed) for feed in feeds]
-        others = [self._pool.submit(self.paired.run, None, feed) for feed in feeds[1:]]
-        return [self.paired.run(None, feeds[0]), *(future.result() for future in others)]
+        return side_by_side(self._pool, [partial(self.paired.run, None, feed) for feed in feeds])
 
 
 def _session(model: str | Path, threads: int | None) -> ort.InferenceSession:

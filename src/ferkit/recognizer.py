@@ -323,7 +323,8 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     faces, ~1.5-2x slower), or any object with detect(rgb) -> [Detection].
     tta: average with the mirrored face (default: what the model's metadata says).
     threads: the CPU threads the classifier, and then the detector, may use (default: all
-    cores); BlazeFace runs its small passes two at a time on half of them each.
+    cores); a batch of faces is spread over them in runs of a few faces, one thread each, and
+    BlazeFace runs its small passes two at a time on half of them each.
     min_face: the smallest face (box side, pixels) the detector looks for; default 18% of the
     image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
     device: where a .pth checkpoint's classifier runs ("cpu", "cuda", "auto": CUDA when
