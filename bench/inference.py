@@ -10,10 +10,11 @@ classifier_batch1 / classifier_five / classifier_batched: the model alone on ONN
   rounds that take them in turn (medians of 7), so that a shared machine's drift hits each
   alike and the ratios of one run are fair ones;
 comparison (with --compare): each other model against the first: time ratios at batch 1 and
-  for five faces, the batched throughput ratio, the group photo's time ratio, and accuracy on
-  FER2013 PublicTest (../shared/fer2013/test, all 3,589 crops) in points;
+  for five faces, the batched throughput ratio, the group photo end to end with each (ms,
+  alternating too), and accuracy on FER2013 PublicTest (../shared/fer2013/test, all 3,589
+  crops), the difference in points;
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
-  after warm-up, with each shipped detector (with --compare: each model, BlazeFace, 1000x667);
+  after warm-up, with each shipped detector;
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
   decoded at the reduced size the detector needs), against a full decode alone;
 photo_folder: `predict_many` over 24 such files (what `ferkit predict DIR` runs);

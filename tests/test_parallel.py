@@ -1,6 +1,7 @@
 """Runs side by side on the cores: ferkit/parallel.py and the ONNX backend's batches."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -47,8 +48,6 @@ def test_one_face_is_one_run_in_the_callers_thread():
 
 
 def test_side_by_side_keeps_the_order_and_runs_the_first_job_in_the_callers_thread():
-    from concurrent.futures import ThreadPoolExecutor
-
     def job(i):
         return lambda: (i, threading.current_thread().name)
 

@@ -2,7 +2,7 @@
 
 ferkit's models are small: inside one ONNX Runtime run, a second thread waits for the first at
 every layer, so on 2 cores a batch of faces cut in two and run as two one-thread runs side by
-side is classified 1.2-1.45x faster than by one run on both threads (docs/MODEL_CARD.md).
+side is classified in 0.8-0.9x the time of one run on both threads (docs/MODEL_CARD.md).
 """
 
 from __future__ import annotations
