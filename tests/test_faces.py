@@ -1,4 +1,5 @@
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from ferkit.faces import (
     BlazeFace,
     Detection,
     _thinned,
+    downscaled,
     face_roll,
     fer_crop,
     weighted_nms,
@@ -324,6 +326,31 @@ def test_a_big_photo_is_thinned_to_every_kth_pixel_whatever_its_memory_layout():
     for view in (rgb, rgb[5:900, 17:1400], rgb[:, ::-1], rgb[::2]):
         for step in (2, 3, 5):
             assert np.array_equal(_thinned(view, step), view[::step, ::step])
+
+
+class CountingPool(ThreadPoolExecutor):
+    submitted = 0
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+def test_a_photo_is_reduced_in_two_halves_side_by_side_to_the_pixels_of_one_resize():
+    """downscaled() with a pool thins and box-reduces the top and bottom halves at once: the
+    same pixels as Pillow's resize(reducing_gap=1.0) of the thinned photo."""
+    rgb = np.random.default_rng(1).integers(0, 256, (1003, 1501, 3), dtype=np.uint8)
+    with CountingPool(1) as pool:
+        for view in (rgb, rgb[:, ::-1], rgb[5:900, 17:1400]):
+            for scale in (0.03, 0.1, 0.2665, 0.31):
+                step = max(int(1 / (3 * scale)), 1)
+                thinned = Image.fromarray(np.ascontiguousarray(view[::step, ::step]))
+                rest = scale * step  # what Pillow resizes by
+                size = (round(thinned.width * rest), round(thinned.height * rest))
+                expected = thinned.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+                got = downscaled(view, scale, pool)
+                assert np.array_equal(np.asarray(got), np.asarray(expected)), (view.shape, scale)
+        assert pool.submitted == 12  # one half of each in the pool's thread
 
 
 @requires_photos

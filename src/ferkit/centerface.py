@@ -76,7 +76,7 @@ class CenterFace:
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]
         scales = self.scales(w, h)
-        image = downscaled(rgb, scales[0])
+        image = downscaled(rgb, scales[0], self.verifier.passes.pool)
         # One level at a time on all the threads (not two side by side as BlazeFace's):
         # the finest level is big enough for ONNX Runtime's own threads to do better.
         found = []
