@@ -164,7 +164,8 @@ def main() -> None:
     p.add_argument("--model", help="a .onnx model, or int8 (default: the bundled model)")
     p.add_argument("--compare", action="append", default=[], metavar="MODEL",
                    help="also time this classifier (e.g. an int8 export), same crops")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads the classifier and the detector may use (default: all cores)")
     p.add_argument("--skip-10k", action="store_true", help="skip the 10,000-image RSS run")
     args = p.parse_args()
     require(FER)

@@ -70,5 +70,9 @@ def test_readme_python_example_runs(capsys, monkeypatch):
 def test_wrong_model_argument_is_a_clear_error():
     with pytest.raises(FerkitError, match="expects a model path or None, got int"):
         ferkit.load(3)
+    for threads in (0, -1, 2.5, "2", True):
+        with pytest.raises(FerkitError, match="threads must be a whole number of at least 1"):
+            ferkit.load(threads=threads)
+    assert ferkit.load(threads=1).backend.threads == 1
     assert_user_error(run("predict.py", "photos/astronaut.png", "--model", "nope.onnx"),
                       "no such model file")

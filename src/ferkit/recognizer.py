@@ -334,6 +334,9 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise FerkitError(f"threads must be a whole number of at least 1, not {threads!r}")
     path = bundled_model(model) if model is None or model in BUNDLED else model
     backend = open_backend(path, threads=threads, device=device)
     return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)
