@@ -3,6 +3,7 @@
 import re
 import shutil
 
+import numpy as np
 import pytest
 from conftest import ROOT, assert_user_error, run
 
@@ -74,5 +75,6 @@ def test_wrong_model_argument_is_a_clear_error():
         with pytest.raises(FerkitError, match="threads must be a whole number of at least 1"):
             ferkit.load(threads=threads)
     assert ferkit.load(threads=1).backend.threads == 1
+    assert ferkit.load(threads=np.int64(2)).backend.threads == 2  # os / numpy counts too
     assert_user_error(run("predict.py", "photos/astronaut.png", "--model", "nope.onnx"),
                       "no such model file")

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -334,7 +335,7 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
         raise FerkitError(
             f"ferkit.load expects a model path or None, got {type(model).__name__}"
         )
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, Integral)
                                 or threads < 1):
         raise FerkitError(f"threads must be a whole number of at least 1, not {threads!r}")
     path = bundled_model(model) if model is None or model in BUNDLED else model

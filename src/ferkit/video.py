@@ -414,8 +414,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.summary:  # the tracker already holds each face's labels and times
         summaries = Summaries(classes)
-        summaries.tracks = {(name, t.id): {"labels": t.labels, "times": t.times}
-                            for t in tracker.tracks}
+        summaries.add_tracks(name, tracker.tracks)
         write_summary(args.summary, summaries)
     return 0
 

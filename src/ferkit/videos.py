@@ -78,6 +78,11 @@ class Summaries:
         self.tracks: dict[tuple[str, int], dict] = {}
         self.errors: dict[str, str] = {}  # file -> why it could not be read
 
+    def add_tracks(self, file: str, tracks) -> None:
+        """The faces a tracker followed through one video (video.Track: labels, times)."""
+        for t in tracks:
+            self.tracks[file, t.id] = {"labels": t.labels, "times": t.times}
+
     def add(self, record: dict) -> None:
         """A record of video_records: a face seen, or the file's error."""
         if record["error"] not in (None, "no face"):
