@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from ferkit import faces, parallel
 from ferkit.backends.onnx import RUN_FACES, OnnxBackend
-from ferkit.parallel import side_by_side
+from ferkit.parallel import cgroup_cpu_quota, side_by_side
 from ferkit.recognizer import bundled_model
 
 
@@ -64,3 +65,47 @@ def test_side_by_side_keeps_the_order_and_runs_the_first_job_in_the_callers_thre
             side_by_side(pool, [job(0), fails])
     assert {name for _, name in side_by_side(None, [job(i) for i in range(3)])} == {
         threading.current_thread().name}
+
+
+def cgroups(tmp_path, membership: str, files: dict[str, str]):
+    """A /sys/fs/cgroup tree and a /proc/self/cgroup under tmp_path."""
+    for name, text in files.items():
+        (tmp_path / "sys" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sys" / name).write_text(text)
+    (tmp_path / "cgroup").write_text(membership)
+    return tmp_path / "sys", tmp_path / "cgroup"
+
+
+@pytest.mark.parametrize("membership, files, cpus", [
+    # cgroup v2, a container's own namespace: docker run --cpus 1.5
+    ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),
+    ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+    # v2 on a host: the tightest of the process's cgroup and the ones above it
+    ("0::/kubepods/pod1/c1\n", {"kubepods/cpu.max": "400000 100000",
+                                "kubepods/pod1/cpu.max": "50000 100000",
+                                "kubepods/pod1/c1/cpu.max": "max 100000"}, 0.5),
+    # v1, with the path named from the host's root but the container's cgroup mounted
+    ("12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n",
+     {"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 2.0),
+    ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+    ("0::/\n", {"cpu.max": "garbage"}, None),
+    ("0::/\n", {}, None),
+])
+def test_a_containers_cpu_quota_is_read_from_cgroups(tmp_path, membership, files, cpus):
+    assert cgroup_cpu_quota(*cgroups(tmp_path, membership, files)) == cpus
+
+
+def test_the_cores_used_are_no_more_than_the_cpu_quota_allows(monkeypatch):
+    monkeypatch.setattr(parallel, "cgroup_cpu_quota", lambda: 1.5)
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert parallel.available_cores() == 2  # 1.5 CPUs' time: two threads keep it busy
+    assert OnnxBackend(bundled_model()).threads == 2
+    # the detectors' ONNX Runtime sessions too, whose own default counts the host's cores
+    monkeypatch.setattr(faces, "cgroup_cpu_quota", lambda: 1.5)
+    assert faces.session_options(None).intra_op_num_threads == 2
+    assert faces.session_options(1).intra_op_num_threads == 1
+
+    monkeypatch.setattr(parallel, "cgroup_cpu_quota", lambda: None)
+    monkeypatch.setattr(faces, "cgroup_cpu_quota", lambda: None)
+    assert parallel.available_cores() == 64
+    assert faces.session_options(None).intra_op_num_threads == 0  # ONNX Runtime decides

@@ -24,7 +24,7 @@ from PIL import Image
 
 from .errors import FerkitError
 from .images import rgb_to_gray
-from .parallel import available_cores, side_by_side
+from .parallel import available_cores, cgroup_cpu_quota, side_by_side
 
 ASSETS = Path(__file__).parent / "assets"
 BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
@@ -81,6 +81,8 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     opts.log_severity_level = 3
     # Spinning threads would steal the cores from the other session (detector, classifier)
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not threads and cgroup_cpu_quota():
+        threads = available_cores()  # ONNX Runtime's own count ignores a container's quota
     if threads:
         opts.intra_op_num_threads = threads
     return opts

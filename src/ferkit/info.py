@@ -15,6 +15,7 @@ import sys
 from importlib import metadata
 
 from . import __version__
+from .parallel import available_cores
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -71,7 +72,7 @@ def cpu() -> dict:
     except ImportError:  # NumPy 1.x
         from numpy.core._multiarray_umath import __cpu_features__ as features
     has = {name for name, present in features.items() if present}
-    return {"name": cpu_name(), "cores": os.cpu_count(),
+    return {"name": cpu_name(), "cores": os.cpu_count(), "usable_cores": available_cores(),
             "avx2": "AVX2" in has, "avx512": "AVX512F" in has,
             "int8_dot_product": next((n for n in INT8_DOT_PRODUCT if n in has), None)}
 
@@ -127,8 +128,9 @@ def main(args: argparse.Namespace) -> int:
           f"{info['cpus']} CPU(s)")
     chip = info["cpu"]
     vector = ", ".join(n for n, on in (("AVX2", chip["avx2"]), ("AVX-512", chip["avx512"])) if on)
-    print(f"CPU: {chip['name']}, {chip['cores']} core(s)" + (f", {vector}" if vector else "")
-          + f"; {int8_advice(chip)}")
+    usable = "" if chip["usable_cores"] == chip["cores"] else f" ({chip['usable_cores']} usable)"
+    print(f"CPU: {chip['name']}, {chip['cores']} core(s){usable}"
+          + (f", {vector}" if vector else "") + f"; {int8_advice(chip)}")
     print(f"ONNX Runtime {info['onnxruntime']}: {', '.join(info['providers'])}")
     if "torch" in info:
         print(f"PyTorch {info['torch']}: {info['cuda'] or 'no CUDA GPU'}")

@@ -41,6 +41,7 @@ from starlette.formparsers import MultiPartException
 from . import __version__
 from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
+from .parallel import available_cores
 from .predict import MODEL_HELP, add_detector_args, result_dict
 from .recognizer import BUNDLED, Recognizer, Result, load
 from .saliency import explain, explanation_figure
@@ -73,7 +74,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=32, help="images per /predict/batch")
     p.add_argument("--token", default=os.environ.get("FERKIT_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' (default: $FERKIT_TOKEN, or none)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=int, default=available_cores(),
                    help="requests computed in parallel, one ONNX Runtime thread each")
     p.add_argument("--queue", type=int, default=16,
                    help="requests waiting beyond the workers before 503 (overload)")
