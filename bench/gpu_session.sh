@@ -36,6 +36,8 @@ python3 -m ferkit calibrate --model work/uncalibrated.onnx --data "$FERKIT_SHARE
     --files "$OUT/shipped/val_split.txt" --output "$OUT/shipped.onnx"
 python3 -m ferkit evaluate --model "$OUT/shipped.onnx" --data "$FERKIT_SHARED/fer2013/test" \
     --output-dir "$OUT/test"
+# PublicTest's faces that are photos also in train, and the accuracy without them
+python3 bench/fer_duplicates.py --model "$OUT/shipped.onnx" --similar 0.95 | tee -a "$OUT/bench.jsonl"
 # At most 8 files come back from $OUT: bench.jsonl, shipped.onnx (calibrated: the temperature
 # and its report are in its metadata), shipped/{best_model.pth,metrics.json,
 # training_history.png}, test/{metrics.json,confusion_matrix.png,reliability.png}. The
