@@ -12,6 +12,7 @@ from ferkit.calibration import (
     expected_calibration_error,
     fit_temperature,
     reliability,
+    smoothed_calibration_error,
 )
 from ferkit.recognizer import load
 
@@ -30,15 +31,40 @@ def sampled(temperature: float, n: int = 20000, seed: int = 0):
     return softmax(z / temperature), labels
 
 
-def test_a_temperature_is_recovered_and_removes_the_calibration_error():
+@pytest.mark.parametrize("fit", ["ece", "nll"])
+def test_a_temperature_is_recovered_and_removes_the_calibration_error(fit):
     over, labels = sampled(0.5)  # twice as confident as it should be
-    assert fit_temperature(over, labels) == pytest.approx(2.0, rel=0.1)
-    fixed = apply_temperature(over, fit_temperature(over, labels))
+    assert fit_temperature(over, labels, fit) == pytest.approx(2.0, rel=0.1)
+    fixed = apply_temperature(over, fit_temperature(over, labels, fit))
     assert expected_calibration_error(over, labels) > 0.08
     assert expected_calibration_error(fixed, labels) < 0.02
     assert (fixed.argmax(1) == over.argmax(1)).all() and np.allclose(fixed.sum(1), 1)
     under, labels = sampled(1.6)
-    assert fit_temperature(under, labels) == pytest.approx(1 / 1.6, rel=0.1)
+    assert fit_temperature(under, labels, fit) == pytest.approx(1 / 1.6, rel=0.1)
+
+
+def runner_up_right(n: int = 20000, seed: int = 0):
+    """A model whose top probability is calibrated and whose mistakes are all its second
+    choice: the likelihood also answers for that second probability, the confidence not."""
+    rng = np.random.default_rng(seed)
+    top, confidence = rng.integers(0, 7, n), rng.uniform(0.5, 0.95, n)
+    second = (top + rng.integers(1, 7, n)) % 7
+    probs = np.repeat(((1 - confidence) * 0.1 / 5)[:, None], 7, axis=1)
+    probs[np.arange(n), top] = confidence
+    probs[np.arange(n), second] = (1 - confidence) * 0.9
+    return probs, np.where(rng.random(n) < confidence, top, second)
+
+
+def test_the_confidence_people_read_is_calibrated_where_the_likelihood_fit_is_not():
+    probs, labels = runner_up_right()
+    by_ece, by_nll = fit_temperature(probs, labels, "ece"), fit_temperature(probs, labels, "nll")
+    assert by_ece == pytest.approx(1.0, rel=0.05) and by_nll < 0.9  # NLL sharpens
+    ece = expected_calibration_error(apply_temperature(probs, by_ece), labels)
+    assert ece < 0.012 < expected_calibration_error(apply_temperature(probs, by_nll), labels)
+    assert smoothed_calibration_error(probs, labels) == pytest.approx(
+        np.mean([expected_calibration_error(probs, labels, b) for b in range(10, 21)]), abs=1e-6)
+    with pytest.raises(ValueError, match="fit must be one of"):
+        fit_temperature(probs, labels, "mse")
 
 
 def test_the_noise_floor_is_what_a_calibrated_model_scores_and_shrinks_with_more_faces():
@@ -69,13 +95,13 @@ def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_pa
     r = ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(held_out), "--output",
                str(out), "--plot", str(plot))
     assert r.returncode == 0, r.stderr
-    assert "fitted on 140 faces" in r.stdout and plot.stat().st_size > 10_000
+    assert "fitted (ece) on 140 faces" in r.stdout and plot.stat().st_size > 10_000
     assert "(noise floor ~" in r.stdout
     meta = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta()
     config = json.loads(meta.custom_metadata_map["ferkit"])
     temperature = config["temperature"]
     assert config["calibration"]["faces"] == 140 and 0.2 <= temperature <= 5
-    assert config["calibration"]["nll_after"] <= config["calibration"]["nll_before"]
+    assert config["calibration"]["fit"] == "ece"
     faces = [np.asarray(Image.open(p)) for p in sorted(held_out.rglob("*.jpg"))[:10]]
     raw, calibrated = load(tiny_onnx), load(out)
     assert calibrated.temperature == pytest.approx(temperature)
@@ -90,6 +116,17 @@ def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_pa
     assert metrics["ece"] == pytest.approx(config["calibration"]["ece_after"], abs=1e-3)
     assert 0 < metrics["ece_floor"] < 0.5 and ", noise floor ~" in r.stdout
     assert (tmp_path / "eval" / "reliability.png").exists()
+
+    r = ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(held_out), "--output",
+               str(out), "--fit", "nll")
+    assert r.returncode == 0, r.stderr
+    meta = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta()
+    report = json.loads(meta.custom_metadata_map["ferkit"])["calibration"]
+    assert report["fit"] == "nll" and report["nll_after"] <= report["nll_before"]
+    # the likelihood's own optimum: another temperature than the calibration error's
+    assert report["nll_after"] <= config["calibration"]["nll_after"]
+    assert report["temperature"] != pytest.approx(temperature, rel=1e-3)
+    assert "fitted (nll) on 140 faces" in r.stdout
 
 
 def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
