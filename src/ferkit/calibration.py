@@ -90,8 +90,8 @@ def smoothed_calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, fit: str = "ece") -> float:
     """The T in [0.2, 5] that minimises, on `labels`, the calibration error of the confidence
     people read (the top probability; smoothed over bin counts) with fit="ece", or the
-    negative log-likelihood of all the probabilities with fit="nll" (Guo et al.). They
-    differ: with label smoothing, the NLL's T sharpens more than the confidence needs
+    negative log-likelihood of all the probabilities with fit="nll" (Guo et al.). They can
+    differ: on a FER2013 run the NLL's T sharpened more than the confidence needed
     (docs/MODEL_CARD.md, "Calibration")."""
     if len(labels) == 0:
         raise ValueError("no faces to fit a temperature on")
