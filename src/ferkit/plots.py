@@ -63,14 +63,15 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: str | Path, 
 def plot_reliability(curves: dict[str, list[dict]], path: str | Path, title: str = ""):
     """Reliability diagram: accuracy against confidence per bin (the diagonal is perfect
     calibration), one line per named curve (e.g. before / after a temperature), with the
-    share of faces per bin below."""
+    share of faces per bin below. A bin with under 0.5% of the faces is left off the line (its
+    accuracy is a coin or two), not off the bars or the ECE."""
     fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
     for name, bins in curves.items():
-        used = [b for b in bins if b["count"]]
-        total = sum(b["count"] for b in used)
+        total = sum(b["count"] for b in bins)
+        shown = [b for b in bins if b["count"] and b["count"] >= max(2, 0.005 * total)]
         label = f"{name + ': ' if name else ''}ECE {ece_of_bins(bins):.1%}"
-        ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], marker="o",
+        ax.plot([b["confidence"] for b in shown], [b["accuracy"] for b in shown], marker="o",
                 label=label)
         ax_n.bar([(b["low"] + b["high"]) / 2 for b in bins],
                  [b["count"] / total for b in bins], width=0.9 / len(bins), alpha=0.5,
