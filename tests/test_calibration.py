@@ -146,3 +146,19 @@ def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
     assert_user_error(ferkit("calibrate", "--model", str(tiny_onnx), "--data", str(csv),
                              "--output", str(out)), "reads image folders")
     assert not out.exists()
+
+
+def test_the_reliability_line_leaves_off_bins_of_a_face_or_two(monkeypatch, tmp_path):
+    plots = pytest.importorskip("ferkit.plots")
+    probs, labels = sampled(1.0, n=3000)
+    probs[0] = [0.16, 0.14, 0.14, 0.14, 0.14, 0.14, 0.14]  # alone in the 0.13-0.2 bin
+    bins = reliability(probs, labels)
+    assert sum(1 for b in bins if 0 < b["count"] < 15) >= 1
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    plots.plot_reliability({"model": bins}, tmp_path / "r.png")
+    line = figures[0].axes[0].lines[1]  # after the diagonal
+    shown = [b for b in bins if b["count"] >= 15]  # 0.5% of 3,000 faces
+    assert list(line.get_xdata()) == [b["confidence"] for b in shown]
+    bars = figures[0].axes[1].patches
+    assert sum(bar.get_height() for bar in bars) == pytest.approx(1.0)  # every face counted
