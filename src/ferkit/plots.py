@@ -69,7 +69,7 @@ def plot_reliability(curves: dict[str, list[dict]], path: str | Path, title: str
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
     for name, bins in curves.items():
         total = sum(b["count"] for b in bins)
-        shown = [b for b in bins if b["count"] and b["count"] >= max(2, 0.005 * total)]
+        shown = [b for b in bins if b["count"] >= max(2, 0.005 * total)]
         label = f"{name + ': ' if name else ''}ECE {ece_of_bins(bins):.1%}"
         ax.plot([b["confidence"] for b in shown], [b["accuracy"] for b in shown], marker="o",
                 label=label)
