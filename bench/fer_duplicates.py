@@ -17,21 +17,14 @@ import numpy as np
 from _common import FER, device_name, emit, require
 from PIL import Image
 
+from ferkit.data import load_split
 from ferkit.recognizer import load
-
-
-def read(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The folder's 48x48 grey faces and their labels, class by class."""
-    faces, labels = [], []
-    for label, name in enumerate(classes):
-        for path in sorted((folder / name).iterdir()):
-            faces.append(np.asarray(Image.open(path).convert("L").resize((48, 48))))
-            labels.append(label)
-    return np.stack(faces), np.array(labels)
 
 
 def thumbnails(faces: np.ndarray) -> np.ndarray:
     """Unit vectors of the 24x24 thumbnails less their mean: brightness and contrast drop out."""
+    if faces.shape[1:] != (48, 48):  # another dataset: FER2013's size first
+        faces = np.stack([np.asarray(Image.fromarray(f).resize((48, 48))) for f in faces])
     x = faces.astype(np.float32).reshape(len(faces), 24, 2, 24, 2).mean((2, 4))
     x = x.reshape(len(faces), -1)
     x -= x.mean(1, keepdims=True)
@@ -58,21 +51,20 @@ def main() -> None:
     require(args.train)
     require(args.test)
 
-    classes = sorted(d.name for d in args.train.iterdir() if d.is_dir())
-    train_faces, train_labels = read(args.train, classes)
-    test_faces, test_labels = read(args.test, classes)
-    similarity, twin = nearest(thumbnails(test_faces), thumbnails(train_faces))
+    train = load_split(args.train, size=48, progress=False)
+    test = load_split(args.test, train.classes, size=48, progress=False)
+    similarity, twin = nearest(thumbnails(test.images), thumbnails(train.images))
 
     recognizer = load(args.model)
-    probs = np.concatenate([recognizer.classify(list(test_faces[i : i + 256]))
-                            for i in range(0, len(test_faces), 256)])
-    right = probs.argmax(1) == test_labels
+    probs = np.concatenate([recognizer.classify(list(test.images[i : i + 256]))
+                            for i in range(0, len(test.images), 256)])
+    right = probs.argmax(1) == test.labels
     confidence = probs.max(1)
     for threshold in args.similar:
         has = similarity >= threshold
         emit(bench="fer_duplicates", test=str(args.test), similar=threshold,
-             test_faces=len(test_faces), with_twin_in_train=int(has.sum()),
-             twin_same_label=round(float((train_labels[twin[has]] == test_labels[has]).mean()), 3),
+             test_faces=len(test.images), with_twin_in_train=int(has.sum()),
+             twin_same_label=round(float((train.labels[twin[has]] == test.labels[has]).mean()), 3),
              accuracy_all=round(float(right.mean()), 4),
              accuracy_with_twin=round(float(right[has].mean()), 4),
              accuracy_without_twin=round(float(right[~has].mean()), 4),

@@ -9,6 +9,7 @@ from PIL import Image
 from ferkit.calibration import (
     apply_temperature,
     calibration_error_floor,
+    ece_of_bins,
     expected_calibration_error,
     fit_temperature,
     reliability,
@@ -61,8 +62,10 @@ def test_the_confidence_people_read_is_calibrated_where_the_likelihood_fit_is_no
     assert by_ece == pytest.approx(1.0, rel=0.05) and by_nll < 0.9  # NLL sharpens
     ece = expected_calibration_error(apply_temperature(probs, by_ece), labels)
     assert ece < 0.012 < expected_calibration_error(apply_temperature(probs, by_nll), labels)
-    assert smoothed_calibration_error(probs, labels) == pytest.approx(
-        np.mean([expected_calibration_error(probs, labels, b) for b in range(10, 21)]), abs=1e-6)
+    # the error counts faces in the bins the reliability diagram draws
+    binned = [ece_of_bins(reliability(probs, labels, b)) for b in range(10, 21)]
+    assert expected_calibration_error(probs, labels, 13) == pytest.approx(binned[3], abs=1e-6)
+    assert smoothed_calibration_error(probs, labels) == pytest.approx(np.mean(binned), abs=1e-6)
     with pytest.raises(ValueError, match="fit must be one of"):
         fit_temperature(probs, labels, "mse")
 

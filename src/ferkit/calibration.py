@@ -41,8 +41,14 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> list
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
-    """The gap between confidence and accuracy, averaged over bins weighted by their size."""
-    return ece_of_bins(reliability(probs, labels, bins))
+    """The gap between confidence and accuracy, averaged over bins weighted by their size
+    (the bins of reliability(): (low, high], the first one from 0)."""
+    if len(labels) == 0:
+        return float("nan")
+    confidence = probs.max(axis=1)
+    gap = (probs.argmax(axis=1) == labels) - confidence
+    where = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    return float(np.abs(np.bincount(where, weights=gap, minlength=bins)).sum() / len(labels))
 
 
 def ece_of_bins(bins: list[dict]) -> float:
@@ -77,14 +83,7 @@ def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
 def smoothed_calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
     """expected_calibration_error averaged over 10 to 20 bins: where a bin's edge falls
     between two close confidences matters less, so it changes smoothly with a temperature."""
-    confidence = probs.max(axis=1)
-    gap = (probs.argmax(axis=1) == labels) - confidence
-    errors = []
-    for bins in FIT_BINS:
-        # the bins of reliability(): (low, high], the first one from 0
-        where = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-        errors.append(np.abs(np.bincount(where, weights=gap, minlength=bins)).sum())
-    return float(np.mean(errors) / len(labels))
+    return float(np.mean([expected_calibration_error(probs, labels, bins) for bins in FIT_BINS]))
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, fit: str = "ece") -> float:
