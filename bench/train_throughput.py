@@ -4,7 +4,7 @@
     python bench/train_throughput.py --sizes 64 --epochs 1 --subset 2000    # a CPU-sized run
 
 (a) step:      the train step alone on synthetic tensors already on the device
-               (bf16 autocast + channels_last on CUDA), the ceiling;
+               (channels_last, as `ferkit train`; bf16 autocast on CUDA), the ceiling;
 (b) ferkit:    `ferkit train`'s real end-to-end throughput on FER2013 (augmentation on),
                from the last epoch's training time;
 (c) baseline:  the original pipeline for comparison: torchvision ImageFolder, PIL transforms
@@ -26,7 +26,7 @@ def step_alone(size: int, batch: int, steps: int, device: str) -> float:
     from ferkit.models import build_model
 
     cuda = device.startswith("cuda")
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    fmt = torch.channels_last
     model = build_model("mobilenet_v2", 7, "none").to(device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt)

@@ -16,6 +16,7 @@ from conftest import (
     train,
 )
 
+from ferkit import training
 from ferkit.errors import FerkitError
 from ferkit.models import build_model
 from ferkit.training import OUTPUTS, get_args_parser, resolve_recipe
@@ -215,3 +216,30 @@ def test_ema_saves_averaged_weights(tiny_data, tmp_path):
     torch.manual_seed(42)  # train's default --seed, set before it builds the model
     start = build_model("mobilenet_v2", 7, "none").state_dict()
     assert (averaged[first] - start[first]).norm() < (plain[first] - start[first]).norm()
+
+
+def test_the_cpu_step_runs_channels_last(tiny_data, tmp_path, monkeypatch):
+    """On the CPU too: oneDNN's convolutions in that layout make an epoch ~1.5x faster."""
+    seen = {}
+    build = training.build_model
+
+    def spying_build(*args, **kw):
+        model = build(*args, **kw)
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+        def hook(module, inputs, output):
+            if module.training:
+                seen.update(
+                    weight=module.weight.is_contiguous(memory_format=torch.channels_last),
+                    output=output.is_contiguous(memory_format=torch.channels_last),
+                    device=output.device.type)
+
+        conv.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(training, "build_model", spying_build)
+    training.main(get_args_parser().parse_args([
+        "--data", str(tiny_data), "--output-dir", str(tmp_path / "out"), "--device", "cpu",
+        "--img-size", "32", "--pretrained", "none", "--batch-size", "7", "--epochs", "1",
+        "--cache-dir", "none", "--no-progress"]))
+    assert seen == {"weight": True, "output": True, "device": "cpu"}
