@@ -37,6 +37,13 @@ def test_onnx_runtime_matches_pytorch(tiny_checkpoint, tiny_onnx, source):
     assert np.abs(onnx_backend.run(batch[:1]) - p_torch[:1]).max() <= 1e-4
 
 
+def test_the_pytorch_backend_runs_channels_last(tiny_checkpoint):
+    torch = pytest.importorskip("torch")
+    backend = open_backend(tiny_checkpoint)
+    conv = next(m for m in backend.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_export_errors(tmp_path, tiny_checkpoint):
     assert_user_error(ferkit("export", "--model", str(tmp_path / "x.pth")), "no such checkpoint")
     r = ferkit("export", "--model", str(tiny_checkpoint), "--output", str(tmp_path / "m.pth"))
