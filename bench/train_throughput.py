@@ -26,10 +26,11 @@ def step_alone(size: int, batch: int, steps: int, device: str) -> float:
     from ferkit.models import build_model
 
     cuda = device.startswith("cuda")
-    fmt = torch.channels_last
-    model = build_model("mobilenet_v2", 7, "none").to(device, memory_format=fmt).train()
+    model = build_model("mobilenet_v2", 7, "none").to(device, memory_format=torch.channels_last)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt)
+    x = torch.rand(batch, 1, size, size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 7, (batch,), device=device)
 
     def step():

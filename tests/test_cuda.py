@@ -148,7 +148,7 @@ def test_evaluation_on_cuda_equals_evaluation_on_the_cpu(cuda_run, data):
     device = torch.device("cuda")
     model, _ = load_model(out / "best_model.pth")
     model = model.to(device, memory_format=torch.channels_last)
-    ctx = dict(device=device, memory_format=torch.channels_last, eval_aug=EvalPreset(img_size=48),
+    ctx = dict(device=device, eval_aug=EvalPreset(img_size=48),
                autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16))
     x = torch.from_numpy(np.stack(grays)).to(device)
     y = torch.from_numpy(labels).to(device)
