@@ -1,6 +1,6 @@
 """FER2013's test faces that are also in its training set, and what they do to the accuracy.
 
-    python bench/fer_duplicates.py              # PublicTest against train, the bundled model
+    python bench/fer_duplicates.py              # PublicTest against train, the bundled int8 model
     python bench/fer_duplicates.py --test ../shared/fer2013/private --model model.onnx
 
 Two crops are the same face photo when their 24x24 thumbnails, less their mean brightness,
@@ -45,7 +45,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train", type=Path, default=FER / "train")
     p.add_argument("--test", type=Path, default=FER / "test")
-    p.add_argument("--model", help="a model file (default: the bundled model)")
+    p.add_argument("--model", help="a model file, or fp32 (default: the bundled int8 model)")
     p.add_argument("--similar", type=float, nargs="+", default=[0.999, 0.99, 0.95])
     args = p.parse_args()
     require(args.train)
@@ -70,7 +70,7 @@ def main() -> None:
              accuracy_without_twin=round(float(right[~has].mean()), 4),
              confidence_with_twin=round(float(confidence[has].mean()), 4),
              confidence_without_twin=round(float(confidence[~has].mean()), 4),
-             model=args.model or "bundled", device=device_name())
+             model=args.model or "int8", device=device_name())
 
 
 if __name__ == "__main__":

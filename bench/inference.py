@@ -1,18 +1,18 @@
 """Inference speed and memory on this machine's CPU, one JSON line per measurement.
 
-    python bench/inference.py                   # the bundled model
+    python bench/inference.py                   # the bundled (int8) model, against fp32
     python bench/inference.py --model best_model.onnx --threads 2
-    python bench/inference.py --compare int8     # and the bundled int8 model, one run
-    python bench/inference.py --compare model_int8.onnx   # or any other classifier
+    python bench/inference.py --model fp32 --baseline none   # fp32 alone
+    python bench/inference.py --compare model_int8.onnx   # and any other classifier
 
 classifier_batch1 / classifier_five / classifier_batched: the model alone on ONNX Runtime:
-  one face, five (a group photo's), 256 per call; with --compare every model is timed in
-  rounds that take them in turn (medians of 7), so that a shared machine's drift hits each
-  alike and the ratios of one run are fair ones;
-comparison (with --compare): each other model against the first: time ratios at batch 1 and
-  for five faces, the batched throughput ratio, the group photo end to end with each (ms,
-  alternating too), and accuracy on FER2013 PublicTest (../shared/fer2013/test, all 3,589
-  crops), the difference in points;
+  one face, five (a group photo's), 256 per call; the model, its baseline and any --compare
+  models are timed in rounds that take them in turn (medians of 7), so that a shared
+  machine's drift hits each alike and the ratios of one run are fair ones;
+comparison: each model against the baseline (--baseline, default fp32: the bundled model
+  before quantisation): time ratios at batch 1 and for five faces, the batched throughput
+  ratio, the group photo end to end with each (ms, alternating too), and accuracy on FER2013
+  PublicTest (../shared/fer2013/test, all 3,589 crops), the difference in points;
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
   after warm-up, with each shipped detector;
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
@@ -161,9 +161,12 @@ def compare_models(models: dict, one: dict, five: dict, batched: dict, group: np
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="a .onnx model, or int8 (default: the bundled model)")
+    p.add_argument("--model", help="a .onnx model, or fp32 (default: the bundled int8 model)")
+    p.add_argument("--baseline", default="fp32", metavar="MODEL",
+                   help="the classifier the others are compared with (default: fp32, the "
+                   "bundled model before quantisation; none: no comparison)")
     p.add_argument("--compare", action="append", default=[], metavar="MODEL",
-                   help="also time this classifier (e.g. an int8 export), same crops")
+                   help="also time this classifier against the baseline, same crops")
     p.add_argument("--threads", type=int, default=None,
                    help="threads the classifier and the detector may use (default: all cores)")
     p.add_argument("--skip-10k", action="store_true", help="skip the 10,000-image RSS run")
@@ -179,9 +182,10 @@ def main() -> None:
     emit(kind="model", path=model, img_size=rec.img_size, tta=tta,
          size_mb=round(Path(model).stat().st_size / 1e6, 2), device=cpu)
 
-    models = {Path(model).name: rec}
-    for other in args.compare:
-        r = load(other, threads=args.threads, tta=tta)
+    # the baseline first: compare_models takes every other model against the first
+    models = {}
+    for other in ([] if args.baseline == "none" else [args.baseline]) + [None] + args.compare:
+        r = rec if other is None else load(other, threads=args.threads, tta=tta)
         models.setdefault(Path(r.backend.path).name, r)
     group = open_image(PHOTOS / "multi_face.jpg").convert("RGB")
     one, five, batched = (

@@ -3,7 +3,7 @@ of FER2013 PublicTest faces, averaged per expression over the faces the model go
 
     python bench/saliency.py                                   # 100 faces per expression
     python bench/saliency.py --faces 300 --figure docs/figures/saliency_by_class.png
-    python bench/saliency.py --model int8
+    python bench/saliency.py --model fp32
 
 Prints one JSON line per expression: faces averaged, the share of the evidence in the lower
 half of the face (nose, mouth) and the largest mean change of probability. The figure shows

@@ -1,7 +1,7 @@
 """The scene benchmark: FER2013 faces pasted into real photos and textures, detected and
 classified by ferkit, scored against where they were put.
 
-    python bench/scenes.py                          # 400 scenes, the bundled model
+    python bench/scenes.py                          # 400 scenes, the bundled int8 model
     python bench/scenes.py --min-face 40 --threshold 0.7 --save scenes/
     python bench/scenes.py --detector centerface --min-face 50  # the sharper detector
     python bench/scenes.py --faces DIR --backgrounds DIR --seed 7   # another scene set
@@ -135,7 +135,7 @@ def score(truth, found) -> tuple[list, int, int]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="a .onnx model (default: the bundled model)")
+    p.add_argument("--model", help="a .onnx model, or fp32 (default: the bundled int8 model)")
     p.add_argument("--faces", type=Path, default=FER / "test",
                    help="FER-layout folder of face crops (default: FER2013 PublicTest)")
     p.add_argument("--backgrounds", type=Path, help="a folder of face-free photos")

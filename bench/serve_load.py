@@ -1,6 +1,6 @@
 """A bounded closed-loop load on `ferkit serve`, on 127.0.0.1 only.
 
-    python bench/serve_load.py [--clients 4 8] [--seconds 20] [--image PHOTO]
+    python bench/serve_load.py [--clients 4 8] [--seconds 20] [--image PHOTO] [--model fp32]
     python bench/serve_load.py --page          # the webcam page in headless Chromium
 
 Starts the server (one process, as `ferkit serve` does), then N clients each send the image
@@ -114,8 +114,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     p.add_argument("--page", action="store_true", help="measure the webcam page instead")
+    p.add_argument("--model", help="what the server serves (default: its default, int8)")
     args = p.parse_args()
-    proc, port = start_server()
+    proc, port = start_server(*(["--model", args.model] if args.model else []))
     try:
         if args.page:
             emit(test="webcam page", seconds=args.seconds, **page(port, args.seconds),
@@ -126,7 +127,8 @@ def main() -> None:
         for clients in args.clients:
             before = rss_mb(proc.pid)
             result = load(port, body, clients, args.seconds)
-            emit(image=args.image.name, clients=clients, seconds=args.seconds, **result,
+            emit(image=args.image.name, model=args.model or "int8", clients=clients,
+                 seconds=args.seconds, **result,
                  rss_before_mb=round(before, 1), rss_after_mb=round(rss_mb(proc.pid), 1),
                  device=device_name())
     finally:

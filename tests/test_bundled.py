@@ -1,4 +1,5 @@
-"""The model shipped inside the package: pinned, used by default, and what `make demo` runs."""
+"""The models shipped inside the package: pinned, int8 used by default, and what `make demo`
+runs."""
 
 import re
 import shutil
@@ -11,21 +12,28 @@ import ferkit
 from ferkit import recognizer
 from ferkit.errors import FerkitError
 
-pytestmark = pytest.mark.skipif(not recognizer.BUNDLED_MODEL.is_file(),
+pytestmark = pytest.mark.skipif(not recognizer.BUNDLED_INT8.is_file(),
                                 reason="no bundled model in this checkout")
 
 
-@pytest.mark.parametrize("name", [None, "int8"])
+@pytest.mark.parametrize("name", ["int8", "fp32"])
 def test_the_bundled_models_are_pinned_and_small(name):
     path, _, card = recognizer.BUNDLED[name]
     assert path.stat().st_size <= 10_000_000
     rec = ferkit.load(name)
     assert rec.classes == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert rec.backend.path == path and card["fer2013_publictest_accuracy"] > 0.67
-    assert rec.config.get("precision", "fp32") == ("int8" if name else "fp32")
+    assert rec.config.get("precision", "fp32") == name
 
 
-@pytest.mark.parametrize("name", [None, "int8"])
+def test_the_default_model_is_the_int8_one():
+    assert ferkit.load().backend.path == recognizer.BUNDLED_INT8 == recognizer.bundled_model()
+    r = run("predict.py", "photos/astronaut.png", "--model", "int8")
+    default = run("predict.py", "photos/astronaut.png")
+    assert r.returncode == default.returncode == 0 and r.stdout == default.stdout, r.stderr
+
+
+@pytest.mark.parametrize("name", ["int8", "fp32"])
 def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch, name):
     path, pinned, card = recognizer.BUNDLED[name]
     copy = tmp_path / "model.onnx"
@@ -38,14 +46,14 @@ def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch, name):
         ferkit.load(name)
 
 
-def test_the_int8_model_agrees_with_the_bundled_model_on_the_demo_photos():
-    default, int8 = ferkit.load(), ferkit.load("int8")
+def test_the_fp32_model_agrees_with_the_int8_one_on_the_demo_photos():
+    fp32, int8 = ferkit.load("fp32"), ferkit.load()
     for photo in ("astronaut.png",):
-        a, b = default.predict(ROOT / "photos" / photo), int8.predict(ROOT / "photos" / photo)
+        a, b = fp32.predict(ROOT / "photos" / photo), int8.predict(ROOT / "photos" / photo)
         assert [f.box for f in a] == [f.box for f in b]  # the same detector
         assert [f.label for f in a] == [f.label for f in b] == ["happy"]
         assert abs(a[0].confidence - b[0].confidence) < 0.05
-    r = run("predict.py", "photos/astronaut.png", "--model", "int8")
+    r = run("predict.py", "photos/astronaut.png", "--model", "fp32")
     assert r.returncode == 0 and "Predicted Emotion: HAPPY" in r.stdout, r.stderr
 
 

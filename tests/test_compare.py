@@ -46,7 +46,7 @@ def smiles(tmp_path_factory):
 
 def test_compare_a_model_with_itself_and_with_a_worse_one(smiles, tiny_onnx, tmp_path):
     out = tmp_path / "cmp.json"
-    r = ferkit("compare", "bundled", str(ROOT / "src/ferkit/assets/ferkit_mobilenet_v2.onnx"),
+    r = ferkit("compare", "fp32", str(ROOT / "src/ferkit/assets/ferkit_mobilenet_v2.onnx"),
                str(tiny_onnx), "--data", str(smiles), "--json", str(out), "--plot",
                str(tmp_path / "recall.png"))
     assert r.returncode == 0, r.stderr
@@ -66,12 +66,15 @@ def test_compare_a_model_with_itself_and_with_a_worse_one(smiles, tiny_onnx, tmp
 
 
 def test_compare_refuses_what_it_cannot_compare(smiles, tiny_onnx, tmp_path):
-    assert_user_error(ferkit("compare", "bundled", "--data", str(smiles)), "two or more")
-    assert_user_error(ferkit("compare", "bundled", str(tmp_path / "none.onnx"), "--data",
+    assert_user_error(ferkit("compare", "int8", "--data", str(smiles)), "two or more")
+    assert_user_error(ferkit("compare", "int8", str(tmp_path / "none.onnx"), "--data",
                              str(smiles)), "none.onnx")
-    assert_user_error(ferkit("compare", "bundled", "int8", "--data", str(tmp_path / "none")),
+    assert_user_error(ferkit("compare", "fp32", "bundled", "--data", str(smiles)),
+                      "no such model: bundled (give a .onnx or .pth file, or a bundled model: "
+                      "int8, fp32)")
+    assert_user_error(ferkit("compare", "fp32", "int8", "--data", str(tmp_path / "none")),
                       "none")
-    assert_user_error(ferkit("compare", "bundled", "int8", "--data", str(smiles), "--plot",
+    assert_user_error(ferkit("compare", "fp32", "int8", "--data", str(smiles), "--plot",
                              "r.txt"), "--plot r.txt")
 
 
@@ -79,7 +82,7 @@ def test_compare_refuses_what_it_cannot_compare(smiles, tiny_onnx, tmp_path):
 def test_the_bundled_int8_model_is_not_detectably_less_accurate(tmp_path):
     """The model card's claim: on PublicTest the int8 copy's difference is within chance."""
     out = tmp_path / "cmp.json"
-    r = ferkit("compare", "bundled", "int8", "--data", str(SHARED / "fer2013" / "test"),
+    r = ferkit("compare", "fp32", "int8", "--data", str(SHARED / "fer2013" / "test"),
                "--json", str(out))
     assert r.returncode == 0, r.stderr
     int8 = json.loads(out.read_text())["models"][1]

@@ -61,7 +61,7 @@ def test_a_missing_extra_met_mid_run_is_one_line_and_other_import_errors_stay_bu
 def test_evaluate_defaults_to_the_bundled_model(tiny_data, tmp_path):
     r = ferkit("evaluate", "--data", str(tiny_data / "test"), "--output-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("the bundled model on test: accuracy")
+    assert r.stdout.startswith("the bundled int8 model on test: accuracy")
     assert (tmp_path / "metrics.json").read_text().count(str(bundled_model())) == 1
 
 

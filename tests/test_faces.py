@@ -219,24 +219,25 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
 
 
 def _bundled_or_skip():
-    from ferkit.recognizer import BUNDLED_MODEL
+    from ferkit.recognizer import BUNDLED, DEFAULT_MODEL
 
-    if not BUNDLED_MODEL.is_file():
+    if not BUNDLED[DEFAULT_MODEL][0].is_file():
         pytest.skip("no bundled model in this checkout")
     return load()
 
 
 @requires_photos
 @requires(SHARED / "fer2013")
-def test_detect_crop_classify_stays_within_3_points_of_the_original_crops():
-    """FER2013 PublicTest faces, upscaled and placed in a real photo, classified through the
-    detector must score (almost) as well as the original crops."""
+def test_detect_crop_classify_finds_the_faces_and_keeps_their_accuracy():
+    """FER2013 PublicTest faces, upscaled and placed in a real photo: the detector must find
+    (nearly) all of them, and the faces it finds, cropped from the photo, must score (almost)
+    as well as the same faces' original crops."""
     import random
 
     rec = _bundled_or_skip()
     rng = random.Random(1)
     root = SHARED / "fer2013" / "test"
-    # all of PublicTest (3,589 faces): a few hundred are too noisy for a 3-point bound
+    # all of PublicTest (3,589 faces): a few hundred are too noisy for a tight bound
     samples = [(p, rec.classes.index(c.name)) for c in sorted(root.iterdir())
                for p in sorted(c.iterdir())]
     background = Image.open(PHOTOS / "landscape_no_face.jpg").convert("RGB")
@@ -251,13 +252,16 @@ def test_detect_crop_classify_stays_within_3_points_of_the_original_crops():
         originals.append(np.asarray(face))
         placed.append(canvas)
         truth.append(label)
-    original_acc = np.mean(rec.classify(originals).argmax(1) == truth)
+    original = rec.classify(originals).argmax(1) == truth
     found = [r.faces for r in rec.predict_many(placed)]  # faces batched through the model
-    # a missed face counts as wrong; a second (false) face would not help either
-    placed_acc = np.mean([len(f) == 1 and rec.classes.index(f[0].label) == t
-                          for f, t in zip(found, truth, strict=True)])
-    assert np.mean([len(f) == 1 for f in found]) >= 0.95
-    assert placed_acc >= original_acc - 0.03, (placed_acc, original_acc)
+    one = [i for i, f in enumerate(found) if len(f) == 1]  # a second (false) face: a miss
+    assert len(one) >= 0.95 * len(found)
+    # the detector's framing and the resampling cost the found faces at most 2 points
+    # (measured: 1.4 with the int8 model, 1.3 with fp32; cropping each at its true square
+    # alone costs 0.7)
+    through_detector = np.mean([rec.classes.index(found[i][0].label) == truth[i] for i in one])
+    assert through_detector >= np.mean(original[one]) - 0.02, (through_detector,
+                                                                np.mean(original[one]))
 
 
 def test_the_pyramid_goes_from_the_whole_image_to_the_smallest_face():

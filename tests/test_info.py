@@ -8,7 +8,7 @@ from conftest import ROOT, ferkit
 from packaging.utils import canonicalize_name
 
 from ferkit import info
-from ferkit.recognizer import BUNDLED_INT8, BUNDLED_MODEL
+from ferkit.recognizer import BUNDLED_FP32, BUNDLED_INT8
 
 
 def test_info_lists_every_extra_its_packages_and_the_runtime():
@@ -25,9 +25,10 @@ def test_info_lists_every_extra_its_packages_and_the_runtime():
     assert found["extras"]["core"]["onnxruntime"] == found["onnxruntime"]
     assert "CPUExecutionProvider" in found["providers"]
     models = found["bundled_models"]
-    assert set(models) == {"default", "int8"}
-    assert models["default"]["sha256_as_pinned"] is BUNDLED_MODEL.is_file()
-    assert models["int8"]["sha256_as_pinned"] is BUNDLED_INT8.is_file()
+    assert set(models) == {"int8", "fp32"}
+    assert (models["int8"]["default"], models["fp32"]["default"]) == (True, False)
+    assert models["int8"].get("sha256_as_pinned") is (True if BUNDLED_INT8.is_file() else None)
+    assert models["fp32"].get("sha256_as_pinned") is (True if BUNDLED_FP32.is_file() else None)
     assert models["int8"]["path"].endswith("_int8.onnx")
 
 

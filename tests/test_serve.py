@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit import load  # noqa: E402
 from ferkit.recognizer import (  # noqa: E402
-    BUNDLED_CARD,
+    BUNDLED_FP32_CARD,
+    BUNDLED_FP32_SHA256,
     BUNDLED_INT8_CARD,
     BUNDLED_INT8_SHA256,
-    BUNDLED_SHA256,
 )
 from ferkit.saliency import explain, explanation_figure  # noqa: E402
 from ferkit.serve import Limits, create_app  # noqa: E402
@@ -58,10 +58,10 @@ def assert_good_request_works(client):
 def test_health_model_docs_and_page(client):
     assert client.get("/health").json()["status"] == "ok"
     model = client.get("/model").json()
-    assert model["sha256"] == BUNDLED_SHA256 and model["classes"][3] == "happy"
+    assert model["sha256"] == BUNDLED_INT8_SHA256 and model["classes"][3] == "happy"
     assert model["input_size"] > 0 and 0.5 < model["accuracy"]["fer2013_publictest_accuracy"] < 1
     # the temperature the file carries (the bundled model is calibrated), not a default
-    assert model["precision"] == "fp32" and model["temperature"] == load().temperature != 1.0
+    assert model["precision"] == "int8" and model["temperature"] == load().temperature != 1.0
     assert model["detector"] == "blazeface" and model["min_face"] is None  # the default share
     assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
     for docs in ("/docs", "/redoc"):  # served offline: every script from this server
@@ -72,15 +72,15 @@ def test_health_model_docs_and_page(client):
     assert "getUserMedia" in client.get("/static/app.js").text
 
 
-def test_the_int8_model_is_described_as_itself():
+def test_each_bundled_model_is_described_as_itself():
     from ferkit.serve import describe
 
-    default, int8 = describe(load(threads=1)), describe(load("int8", threads=1))
-    assert (default["model"], int8["model"]) == ("bundled", "int8")
-    assert (default["precision"], int8["precision"]) == ("fp32", "int8")
-    assert int8["sha256"] == BUNDLED_INT8_SHA256
-    assert (default["accuracy"], int8["accuracy"]) == (BUNDLED_CARD, BUNDLED_INT8_CARD)
-    assert int8["accuracy"] != default["accuracy"]
+    default, fp32 = describe(load(threads=1)), describe(load("fp32", threads=1))
+    assert (default["model"], fp32["model"]) == ("int8", "fp32")
+    assert (default["precision"], fp32["precision"]) == ("int8", "fp32")
+    assert (default["sha256"], fp32["sha256"]) == (BUNDLED_INT8_SHA256, BUNDLED_FP32_SHA256)
+    assert (default["accuracy"], fp32["accuracy"]) == (BUNDLED_INT8_CARD, BUNDLED_FP32_CARD)
+    assert fp32["accuracy"] != default["accuracy"]
 
 
 def test_min_face_per_request_finds_faces_the_default_does_not(client):

@@ -1,7 +1,7 @@
 """ferkit: facial expression recognition (train, evaluate, recognise 7 expressions).
 
     import ferkit
-    rec = ferkit.load()                 # the bundled model; or ferkit.load("best_model.pth")
+    rec = ferkit.load()                 # the bundled int8 model; or "fp32", "best_model.pth"
     faces = rec.predict("photo.jpg")    # [Face(box, probs, score)], left to right
 """
 

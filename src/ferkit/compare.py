@@ -144,11 +144,6 @@ def short(name: str) -> str:
     return name if len(name) <= 32 else "…" + name[-31:]
 
 
-def model_name(spec: str) -> str | None:
-    """A model as load() takes it: "bundled" is the default model (None)."""
-    return None if spec == "bundled" else spec
-
-
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Compare two or more models on the same faces: accuracy with its 95%% "
@@ -156,8 +151,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "the first by more than chance (exact McNemar test, paired bootstrap).",
         add_help=add_help)
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="two or more: .onnx or .pth files, 'bundled' (the default model) or "
-                   "'int8'; the first is the one the others are compared with")
+                   help="two or more: .onnx or .pth files, or the bundled 'int8' (the default) and "
+                   "'fp32'; the first is the one the others are compared with")
     p.add_argument("--data", required=True,
                    help="a split folder (data/test), or FER2013's CSV with --split")
     p.add_argument("--split", default="PrivateTest", choices=USAGES,
@@ -183,8 +178,8 @@ def main(args: argparse.Namespace) -> int:
     check_batch_size(args.batch_size)
     check_figure_name("--plot", args.plot)
     if len(args.models) < 2:
-        raise FerkitError("give two or more models to compare (e.g. bundled int8)")
-    recognizers = [load(model_name(m), tta=args.tta, device=args.device) for m in args.models]
+        raise FerkitError("give two or more models to compare (e.g. fp32 int8)")
+    recognizers = [load(m, tta=args.tta, device=args.device) for m in args.models]
     classes = recognizers[0].classes
     for spec, rec in zip(args.models[1:], recognizers[1:], strict=True):
         if rec.classes != classes:

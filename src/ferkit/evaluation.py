@@ -145,7 +145,7 @@ def main(args: argparse.Namespace) -> None:
     check_detect_args(args)
     recognizer = load(args.model, tta=args.tta, device=args.device,
                       detector=args.detector, min_face=args.min_face)
-    model_name = Path(args.model).name if args.model else "the bundled model"
+    model_name = Path(args.model).name if args.model else "the bundled int8 model"
     root = Path(args.data)
     samples, total, skipped = labelled_faces(
         args.data, recognizer.classes, files=args.files, split=args.split, labels=args.labels,

@@ -1,7 +1,7 @@
 """`ferkit info`: what this installation has, to paste into a bug report: versions, each
 extra and which of its packages are missing, ONNX Runtime's providers, the GPU PyTorch sees,
-the CPU and the instructions int8 models need to be fast, and whether the bundled model is
-the one ferkit pins."""
+the CPU and the instructions int8 models need to be fast, and whether the bundled models are
+the ones ferkit pins."""
 
 from __future__ import annotations
 
@@ -90,26 +90,27 @@ def cpu_name() -> str:
 
 
 def int8_advice(chip: dict) -> str:
-    """What `--model int8` gains on this CPU."""
+    """What the default int8 model gains over `--model fp32` on this CPU."""
     if chip["int8_dot_product"]:
         return (f"{chip['int8_dot_product']}: int8 dot products in one instruction, where "
-                "--model int8 gains most (~2x the faces/s on an AVX-512 VNNI VM)")
-    return ("no VNNI or dot-product instructions: --model int8 gains less here (~1.4x the "
-            "faces/s on an AVX2 VM)")
+                "the default int8 model gains most (~2x the faces/s of fp32 on an AVX-512 "
+                "VNNI VM)")
+    return ("no VNNI or dot-product instructions: the default int8 model gains less over "
+            "fp32 here (~1.4x the faces/s on an AVX2 VM)")
 
 
 def bundled() -> dict:
-    """Each bundled model ("default", "int8"): its file, and whether it is the pinned one."""
-    from .recognizer import BUNDLED
+    """Each bundled model ("int8", "fp32"): its file, whether it is the default, and whether
+    it is the pinned one."""
+    from .recognizer import BUNDLED, DEFAULT_MODEL
 
     models = {}
     for name, (path, pinned, card) in BUNDLED.items():
-        if not path.is_file():
-            models[name or "default"] = {"path": str(path), "present": False}
-            continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        models[name or "default"] = {"path": str(path), "present": True,
-                                     "sha256_as_pinned": digest == pinned, **card}
+        model = {"path": str(path), "default": name == DEFAULT_MODEL, "present": path.is_file()}
+        if model["present"]:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            model.update(sha256_as_pinned=digest == pinned, **card)
+        models[name] = model
     return models
 
 
@@ -142,6 +143,6 @@ def main(args: argparse.Namespace) -> int:
     for name, model in info["bundled_models"].items():
         state = ("missing" if not model["present"] else "as pinned"
                  if model["sha256_as_pinned"] else "DIFFERS from the pinned SHA-256")
-        print(f"bundled model{'' if name == 'default' else ' ' + name}: {model['path']} "
-              f"({state})")
+        print(f"bundled model {name}{' (the default)' if model['default'] else ''}: "
+              f"{model['path']} ({state})")
     return 0

@@ -26,8 +26,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
                   ".ppm", ".jfif", ".heic", ".heif", ".avif"}
 
 
-MODEL_HELP = ("a .onnx or .pth model, or int8: the bundled model quantised (faster on CPUs, 0.1 "
-              "points less accurate); default: the bundled model")
+MODEL_HELP = ("a .onnx or .pth model, or a bundled one: int8 (the default) or fp32 (the same "
+              "model unquantised: slower on CPUs, as accurate within chance)")
 
 
 def add_detector_args(p: argparse.ArgumentParser, when: str = "") -> None:

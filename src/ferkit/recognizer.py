@@ -1,7 +1,7 @@
 """The Python API: `ferkit.load()` -> `Recognizer`; `rec.predict(image)` -> faces.
 
     import ferkit
-    rec = ferkit.load()                   # the bundled model; or ferkit.load("best_model.pth")
+    rec = ferkit.load()                   # the bundled int8 model; or "fp32", "best_model.pth"
     for face in rec.predict("group.jpg"):  # path, PIL image, or numpy array (RGB; bgr=True)
         print(face.box, face.label, face.confidence)
 """
@@ -52,22 +52,25 @@ if TYPE_CHECKING:
     from .video import Frame
 
 ASSETS = Path(__file__).parent / "assets"
-# The bundled model and its pinned digest: ferkit.load() refuses a file that differs.
-# Provisional CPU-trained model (docs/MODEL_CARD.md); replace both lines together, and then the
-# int8 copy below too (`ferkit export --model NEW.onnx --output ...int8.onnx --int8 TRAIN_DIR`).
-BUNDLED_MODEL = ASSETS / "ferkit_mobilenet_v2.onnx"
-BUNDLED_SHA256 = "1e865d7ba1eb41b939aa8c9adc41740c0baa1d2591af1ac30dc3aecf6fe4f7c9"
-BUNDLED_CARD = {"fer2013_publictest_accuracy": 0.6835, "macro_f1": 0.653,
-                "card": "docs/MODEL_CARD.md"}
+# The bundled models and their pinned digests: ferkit.load() refuses a file that differs.
+# Provisional CPU-trained model (docs/MODEL_CARD.md), with fp32 weights; replace both lines
+# together, and then the int8 copy below too (`ferkit export --model NEW.onnx --output
+# ...int8.onnx --int8 TRAIN_DIR`).
+BUNDLED_FP32 = ASSETS / "ferkit_mobilenet_v2.onnx"
+BUNDLED_FP32_SHA256 = "1e865d7ba1eb41b939aa8c9adc41740c0baa1d2591af1ac30dc3aecf6fe4f7c9"
+BUNDLED_FP32_CARD = {"fer2013_publictest_accuracy": 0.6835, "macro_f1": 0.653,
+                     "card": "docs/MODEL_CARD.md"}
 # The same model quantised to int8 (`ferkit export --int8`, calibrated on 1,024 FER2013 train
-# faces): ferkit.load("int8"), --model int8. Faster on CPUs, as accurate within chance.
+# faces): the default, as accurate within chance and twice as fast on CPUs with VNNI.
 BUNDLED_INT8 = ASSETS / "ferkit_mobilenet_v2_int8.onnx"
 BUNDLED_INT8_SHA256 = "88bf0f3408acf3c0bae09f849431d6d829ce2e11d8c3606941384a43b543486b"
 BUNDLED_INT8_CARD = {"fer2013_publictest_accuracy": 0.6871, "macro_f1": 0.653,
                      "card": "docs/MODEL_CARD.md"}
-# what each name of a bundled model loads: (file, pinned SHA-256, its numbers)
-BUNDLED = {None: (BUNDLED_MODEL, BUNDLED_SHA256, BUNDLED_CARD),
-           "int8": (BUNDLED_INT8, BUNDLED_INT8_SHA256, BUNDLED_INT8_CARD)}
+# what each name of a bundled model loads (--model NAME, ferkit.load(NAME)):
+# (file, pinned SHA-256, its numbers); the default first
+BUNDLED = {"int8": (BUNDLED_INT8, BUNDLED_INT8_SHA256, BUNDLED_INT8_CARD),
+           "fp32": (BUNDLED_FP32, BUNDLED_FP32_SHA256, BUNDLED_FP32_CARD)}
+DEFAULT_MODEL = "int8"
 
 
 @dataclass
@@ -298,9 +301,9 @@ def _scaled(box, sx: float, sy: float) -> tuple[float, float, float, float]:
 
 
 def bundled_model(name: str | None = None) -> Path:
-    """A model shipped in the package (None: the default one; "int8"), checked against its
-    pinned SHA-256."""
-    path, pinned, _ = BUNDLED[name]
+    """A model shipped in the package ("int8", "fp32"; None: the default, int8), checked
+    against its pinned SHA-256."""
+    path, pinned, _ = BUNDLED[name or DEFAULT_MODEL]
     if not path.is_file():
         raise FerkitError(
             "this install has no bundled model; pass a model path (e.g. --model best_model.pth)"
@@ -317,8 +320,9 @@ def bundled_model(name: str | None = None) -> Path:
 def load(model: str | Path | None = None, *, tta: bool | None = None,
          detector: Detector | str | None = None, threads: int | None = None,
          min_face: float | None = None, device: str = "cpu") -> Recognizer:
-    """A Recognizer for `model` (.onnx or .pth), for the bundled model when None, or for its
-    int8 copy when "int8" (faster on CPUs, 0.1 points less accurate: docs/MODEL_CARD.md).
+    """A Recognizer for `model` (.onnx or .pth), or for a bundled model: None or "int8" (the
+    default), "fp32" (the same model unquantised: slower on CPUs, as accurate within chance;
+    docs/MODEL_CARD.md).
 
     detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
     faces, ~1.5-2x slower), or any object with detect(rgb) -> [Detection].
@@ -338,6 +342,10 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, Integral)
                                 or threads < 1):
         raise FerkitError(f"threads must be a whole number of at least 1, not {threads!r}")
-    path = bundled_model(model) if model is None or model in BUNDLED else model
-    backend = open_backend(path, threads=threads, device=device)
+    if model is None or model in BUNDLED:
+        model = bundled_model(model)
+    elif isinstance(model, str) and not Path(model).suffix and not Path(model).exists():
+        raise FerkitError(f"no such model: {model} (give a .onnx or .pth file, or a bundled "
+                          f"model: {', '.join(BUNDLED)})")
+    backend = open_backend(model, threads=threads, device=device)
     return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)

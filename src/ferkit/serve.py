@@ -353,8 +353,8 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
 def describe(recognizer: Recognizer) -> dict:
     """What GET /model says about the model being served."""
     path = Path(recognizer.backend.path)
-    # one of the bundled models ("bundled", "int8") and its numbers, or None
-    bundled = next(((name or "bundled", card) for name, (file, _, card) in BUNDLED.items()
+    # one of the bundled models ("int8", "fp32") and its numbers, or None
+    bundled = next(((name, card) for name, (file, _, card) in BUNDLED.items()
                     if path.resolve() == file.resolve()), None)
     return {
         "model": bundled[0] if bundled else path.name,
