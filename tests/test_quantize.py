@@ -86,3 +86,46 @@ def test_export_refuses_to_overwrite_its_input_or_to_reexport_onnx(tiny_onnx, tm
             main(get_args_parser().parse_args(["--model", str(model), *flags]))
     assert model.read_bytes() == tiny_onnx.read_bytes()
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_export_and_calibrate_take_a_bundled_model_by_name(tmp_path):
+    from ferkit.recognizer import BUNDLED_FP32
+
+    if not BUNDLED_FP32.is_file():
+        pytest.skip("no bundled model in this checkout")
+    calib = calibration_folder(tmp_path / "train")
+    out = tmp_path / "int8.onnx"
+    r = ferkit("export", "--model", "fp32", "--output", str(out), "--int8", str(calib),
+               "--calibration-faces", "32")
+    assert r.returncode == 0, r.stderr
+    remade, shipped = load(out), load("int8")
+    assert remade.config["precision"] == "int8" and remade.classes == shipped.classes
+    assert remade.temperature == shipped.temperature != 1.0  # carried from the fp32 model
+    calibrated = tmp_path / "calibrated.onnx"
+    r = ferkit("calibrate", "--model", "int8", "--data", str(calib), "--output",
+               str(calibrated))
+    assert r.returncode == 2 and "fitting a temperature needs 100" in r.stderr  # got that far
+    assert_user_error(ferkit("export", "--model", "bundled", "--output", str(tmp_path / "x.onnx"),
+                             "--int8", str(calib)), "no such model: bundled")
+    assert not calibrated.exists()
+
+
+def test_nothing_writes_over_a_bundled_model(tmp_path, monkeypatch):
+    """It would be refused as damaged from then on. (Tried on a copy standing in for the
+    bundled int8 model: were the check to break, the real one stays whole.)"""
+    from ferkit import calibrate, export, recognizer
+
+    if not recognizer.BUNDLED_FP32.is_file():
+        pytest.skip("no bundled model in this checkout")
+    copy = tmp_path / "assets" / "int8.onnx"
+    copy.parent.mkdir()
+    shutil.copy(recognizer.BUNDLED_INT8, copy)
+    _, pinned, card = recognizer.BUNDLED["int8"]
+    monkeypatch.setitem(recognizer.BUNDLED, "int8", (copy, pinned, card))
+    calib = calibration_folder(tmp_path / "train")
+    for module, flags in ((export, ["--model", "fp32", "--int8", str(calib)]),
+                          (calibrate, ["--model", "fp32", "--data", str(calib)])):
+        args = module.get_args_parser().parse_args([*flags, "--output", str(copy)])
+        with pytest.raises(FerkitError, match="is one of ferkit's bundled models"):
+            module.main(args)
+    assert copy.read_bytes() == recognizer.BUNDLED_INT8.read_bytes()

@@ -22,7 +22,7 @@ from .evaluation import classify_all, labelled_faces
 from .extras import require
 from .onnx_config import read_model, write_model
 from .predict import check_batch_size
-from .recognizer import load
+from .recognizer import check_not_bundled, load, model_file
 
 MIN_FACES = 100
 
@@ -31,7 +31,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Fit a temperature on held-out faces (never the test set, never faces the "
         "model trained on) and write a calibrated copy of an ONNX model.", add_help=add_help)
-    p.add_argument("--model", required=True, help="an .onnx model written by ferkit export")
+    p.add_argument("--model", required=True,
+                   help="an .onnx model written by ferkit export, or a bundled one (fp32, int8)")
     p.add_argument("--data", required=True,
                    help="held-out faces: a split folder (e.g. data/val), or the train folder "
                    "with --files")
@@ -52,12 +53,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    check_not_bundled(args.output)
     check_batch_size(args.batch_size)
     check_figure_name("--plot", args.plot)
     require("`ferkit calibrate`", "onnx", *(("matplotlib", "seaborn") if args.plot else ()))
     if is_csv(args.data):
         raise FerkitError("calibrate reads image folders: a held-out val/ folder, or train/ "
                           "with --files val_split.txt from `ferkit train --val-split`")
+    args.model = str(model_file(args.model))  # a bundled model by its name too
     proto, config = read_model(args.model)
     recognizer = load(args.model, tta=args.tta)
     recognizer.temperature = 1.0  # fit on the model's own probabilities

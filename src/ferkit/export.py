@@ -15,6 +15,7 @@ from .atomic import atomic_write
 from .errors import FerkitError
 from .extras import require
 from .onnx_config import set_config
+from .recognizer import check_not_bundled, model_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -90,7 +91,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="store weights in fp16 (half the size; computes in fp32)")
     p.add_argument("--int8", metavar="TRAIN_DIR",
                    help="write an int8 model, calibrated on faces from TRAIN_DIR (e.g. "
-                   "data/train); --model may then also be a .onnx model")
+                   "data/train); --model may then also be a .onnx model, or fp32 (the bundled "
+                   "one)")
     p.add_argument("--calibration-faces", type=int, default=1024, metavar="N",
                    help="with --int8: how many faces to calibrate on")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
@@ -100,8 +102,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
+    args.model = str(model_file(args.model))  # a bundled model by its name too
     if Path(args.output).suffix.lower() != ".onnx":
         raise FerkitError(f"--output {args.output}: the file name must end in .onnx")
+    check_not_bundled(args.output)
     if Path(args.output).resolve() == Path(args.model).resolve():
         raise FerkitError(f"--output {args.output} is the model being read: choose another name")
     if args.int8:

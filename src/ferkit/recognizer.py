@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 ASSETS = Path(__file__).parent / "assets"
 # The bundled models and their pinned digests: ferkit.load() refuses a file that differs.
 # Provisional CPU-trained model (docs/MODEL_CARD.md), with fp32 weights; replace both lines
-# together, and then the int8 copy below too (`ferkit export --model NEW.onnx --output
-# ...int8.onnx --int8 TRAIN_DIR`).
+# together, and then the int8 copy below too (`ferkit export --model fp32 --output
+# ...int8.onnx --int8 TRAIN_DIR`, once the new fp32 file is in place).
 BUNDLED_FP32 = ASSETS / "ferkit_mobilenet_v2.onnx"
 BUNDLED_FP32_SHA256 = "1e865d7ba1eb41b939aa8c9adc41740c0baa1d2591af1ac30dc3aecf6fe4f7c9"
 BUNDLED_FP32_CARD = {"fer2013_publictest_accuracy": 0.6835, "macro_f1": 0.653,
@@ -317,6 +317,24 @@ def bundled_model(name: str | None = None) -> Path:
     return path
 
 
+def model_file(model: str | Path) -> Path:
+    """The file a model argument names: a bundled model's ("int8", "fp32"), or the path."""
+    if model in BUNDLED:
+        return bundled_model(model)
+    if isinstance(model, str) and not Path(model).suffix and not Path(model).exists():
+        raise FerkitError(f"no such model: {model} (give a .onnx or .pth file, or a bundled "
+                          f"model: {', '.join(BUNDLED)})")
+    return Path(model)
+
+
+def check_not_bundled(output: str | Path) -> None:
+    """A model about to be written must not replace a bundled one (it would be refused as
+    damaged from then on)."""
+    if any(Path(output).resolve() == path.resolve() for path, _, _ in BUNDLED.values()):
+        raise FerkitError(f"{output} is one of ferkit's bundled models: write the new model "
+                          "elsewhere")
+
+
 def load(model: str | Path | None = None, *, tta: bool | None = None,
          detector: Detector | str | None = None, threads: int | None = None,
          min_face: float | None = None, device: str = "cpu") -> Recognizer:
@@ -342,10 +360,6 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, Integral)
                                 or threads < 1):
         raise FerkitError(f"threads must be a whole number of at least 1, not {threads!r}")
-    if model is None or model in BUNDLED:
-        model = bundled_model(model)
-    elif isinstance(model, str) and not Path(model).suffix and not Path(model).exists():
-        raise FerkitError(f"no such model: {model} (give a .onnx or .pth file, or a bundled "
-                          f"model: {', '.join(BUNDLED)})")
-    backend = open_backend(model, threads=threads, device=device)
+    path = bundled_model() if model is None else model_file(model)
+    backend = open_backend(path, threads=threads, device=device)
     return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)
