@@ -15,6 +15,9 @@ comparison: each model against the baseline (--baseline, default fp32: the bundl
   PublicTest (../shared/fer2013/test, all 3,589 crops), the difference in points;
 group_photo: detect + crop + classify the 1000x667 group photo (and a 4000x3000 version),
   after warm-up, with each shipped detector;
+targets: issue 12's bars in one line, each with its value and whether it is met: the timed
+  model against the baseline (batched >= 2x, batch 1 <= 0.6x the time, accuracy within 0.5
+  points) and its group photo with the default detector (<= 10 ms; 4000x3000 <= 60 ms);
 photo_file: `predict(path)` on the 4000x3000 version saved as a JPEG: decode included (it is
   decoded at the reduced size the detector needs), against a full decode alone;
 photo_folder: `predict_many` over 24 such files (what `ferkit predict DIR` runs);
@@ -138,7 +141,7 @@ def video_speed(rec, group, cpu: str, frames: int = 100) -> None:
 
 
 def compare_models(models: dict, one: dict, five: dict, batched: dict, group: np.ndarray,
-                   cpu: str) -> None:
+                   cpu: str) -> list[dict]:
     """Each model against the first: speed ratios from the alternating timings, the group
     photo end to end (alternating too), accuracy on PublicTest."""
     photo = alternating({name: lambda r=r: r.predict(group) for name, r in models.items()}, 20)
@@ -146,8 +149,9 @@ def compare_models(models: dict, one: dict, five: dict, batched: dict, group: np
     faces, labels = [to_gray(open_image(f)) for f in files], [f.parent.name for f in files]
     scores = {name: accuracy(r, faces, labels) for name, r in models.items()}
     first, *others = models
+    rows = []
     for name in others:
-        emit(kind="comparison", model=name, against=first,
+        rows.append(dict(kind="comparison", model=name, against=first,
              batch1_time_ratio=round(one[name] / one[first], 3),
              five_faces_time_ratio=round(five[name] / five[first], 3),
              batched_throughput_ratio=round(batched[first] / batched[name], 3),
@@ -156,7 +160,28 @@ def compare_models(models: dict, one: dict, five: dict, batched: dict, group: np
              publictest_accuracy=round(scores[name], 4),
              publictest_accuracy_first=round(scores[first], 4),
              accuracy_points=round(100 * (scores[name] - scores[first]), 2),
-             faces=len(faces), device=cpu)
+             faces=len(faces), device=cpu))
+        emit(**rows[-1])
+    return rows
+
+
+def targets(comparison: dict | None, photo_ms: dict, model: str, cpu: str) -> None:
+    """The bars of the int8 and group-photo targets (issue 12), met or not, in one line:
+    the timed model against the baseline, and its group photo after warm-up."""
+    bars = {"group_photo_ms<=10": (round(photo_ms[1000], 1), photo_ms[1000] <= 10),
+            "photo_4000x3000_ms<=60": (round(photo_ms[4000], 1), photo_ms[4000] <= 60)}
+    if comparison:
+        c = comparison
+        bars.update({
+            "batched_throughput_ratio>=2": (c["batched_throughput_ratio"],
+                                            c["batched_throughput_ratio"] >= 2),
+            "batch1_time_ratio<=0.6": (c["batch1_time_ratio"], c["batch1_time_ratio"] <= 0.6),
+            "accuracy_points_within_0.5": (c["accuracy_points"], abs(c["accuracy_points"]) <= 0.5),
+        })
+    emit(kind="targets", model=Path(model).name,
+         against=comparison["against"] if comparison else None,
+         **{bar: {"value": value, "met": met} for bar, (value, met) in bars.items()},
+         all_met=all(met for _, met in bars.values()), device=cpu)
 
 
 def main() -> None:
@@ -199,10 +224,11 @@ def main() -> None:
              device=cpu)
         emit(kind="classifier_batched", model=name, batch=len(crops),
              faces_per_s=round(len(crops) / batched[name]), tta=tta, device=cpu)
-    if len(models) > 1:
-        compare_models(models, one, five, batched, np.asarray(group), cpu)
+    comparisons = (compare_models(models, one, five, batched, np.asarray(group), cpu)
+                   if len(models) > 1 else [])
 
     # the 12 Mpx photo: the group photo upscaled to 4000x3000 (camera size), faces and all
+    photo_ms = {}  # the default detector's, by width
     for name in DETECTORS:
         r = rec if name == "blazeface" else load(args.model, threads=args.threads,
                                                  detector=name)
@@ -213,6 +239,9 @@ def main() -> None:
             emit(kind="group_photo", image=f"multi_face.jpg {image.width}x{image.height}",
                  detector=name, detect_ms=round(detect * 1e3, 1),
                  detect_classify_ms=round(full * 1e3, 1), faces=len(r.predict(rgb)), device=cpu)
+            if name == "blazeface":
+                photo_ms[image.width] = full * 1e3
+    targets(comparisons[0] if comparisons else None, photo_ms, model, cpu)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "group_12mpx.jpg"
