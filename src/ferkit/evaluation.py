@@ -30,7 +30,7 @@ from .errors import FerkitError
 from .extras import require
 from .images import open_image, to_gray
 from .predict import MODEL_HELP, add_detector_args, check_batch_size, small_faces_note
-from .recognizer import load
+from .recognizer import DEFAULT_MODEL, load
 
 # what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)
 REPORT_MODULES = ("sklearn", "matplotlib", "seaborn")
@@ -145,7 +145,7 @@ def main(args: argparse.Namespace) -> None:
     check_detect_args(args)
     recognizer = load(args.model, tta=args.tta, device=args.device,
                       detector=args.detector, min_face=args.min_face)
-    model_name = Path(args.model).name if args.model else "the bundled int8 model"
+    model_name = Path(args.model).name if args.model else f"the bundled {DEFAULT_MODEL} model"
     root = Path(args.data)
     samples, total, skipped = labelled_faces(
         args.data, recognizer.classes, files=args.files, split=args.split, labels=args.labels,
