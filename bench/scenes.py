@@ -4,6 +4,7 @@ classified by ferkit, scored against where they were put.
     python bench/scenes.py                          # 400 scenes, the bundled int8 model
     python bench/scenes.py --min-face 40 --threshold 0.7 --save scenes/
     python bench/scenes.py --detector centerface --min-face 50  # the sharper detector
+    python bench/scenes.py --detector centerface --no-face-check  # it, as before its check
     python bench/scenes.py --faces DIR --backgrounds DIR --seed 7   # another scene set
 
 Each scene is 640x480, cut from a background (random place, scale, mirror, sometimes tinted)
@@ -81,25 +82,38 @@ def make_scene(rng: random.Random, bgs, faces):
     for _ in range(rng.randint(0, 4)):
         path, label = rng.choice(faces)
         size = round(math.exp(rng.uniform(math.log(50), math.log(350))))
-        for _ in range(20):  # a free place, or give up on this face
-            fx, fy = rng.randint(0, W - size), rng.randint(0, H - size)
-            box = (fx, fy, fx + size, fy + size)
-            if all(_iou(box, b) == 0 and not _near(box, b) for b in boxes):
-                break
-        else:
+        box = free_place(rng, boxes, size)
+        if box is None:
             continue
         crop = Image.open(path).convert("L")
-        face = crop.resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
-        if rng.random() < 0.3:
-            face = tint(face, rng)
-        feather = max(2, size // 16)
-        mask = Image.new("L", (size, size), 0)
-        ImageDraw.Draw(mask).rectangle((feather, feather, size - feather, size - feather), 255)
-        scene.paste(face, (fx, fy), mask.filter(ImageFilter.GaussianBlur(feather / 2)))
+        paste_square(scene, crop, box, rng)
         boxes.append(box)
         labels.append(label)
         crops.append(np.asarray(crop))
     return scene, boxes, labels, crops
+
+
+def free_place(rng: random.Random, boxes: list, size: int) -> tuple | None:
+    """A size x size square of the scene clear of `boxes` (20 tries), or None."""
+    for _ in range(20):
+        x, y = rng.randint(0, W - size), rng.randint(0, H - size)
+        box = (x, y, x + size, y + size)
+        if all(_iou(box, b) == 0 and not _near(box, b) for b in boxes):
+            return box
+    return None
+
+
+def paste_square(scene: Image.Image, image: Image.Image, box, rng: random.Random) -> None:
+    """Paste `image` upscaled into the square `box` of `scene`, a third of the time tinted, its
+    edges feathered."""
+    size = box[2] - box[0]
+    image = image.resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+    if rng.random() < 0.3:
+        image = tint(image, rng)
+    feather = max(2, size // 16)
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).rectangle((feather, feather, size - feather, size - feather), 255)
+    scene.paste(image, box[:2], mask.filter(ImageFilter.GaussianBlur(feather / 2)))
 
 
 def _near(a, b, gap: int = 8) -> bool:
@@ -146,12 +160,18 @@ def main() -> None:
     p.add_argument("--detector", choices=DETECTORS, default="blazeface")
     p.add_argument("--min-face", type=float, help="the detector's smallest face, pixels")
     p.add_argument("--threshold", type=float, help="the detector's score threshold")
+    p.add_argument("--no-face-check", action="store_true",
+                   help="CenterFace without its face check (as before 2026-11-29)")
     p.add_argument("--save", type=Path, help="write the first 12 scenes, boxes drawn, here")
     args = p.parse_args()
     require(args.faces)
 
     options = {k: v for k, v in (("min_face", args.min_face),
                                  ("score_threshold", args.threshold)) if v is not None}
+    if args.no_face_check:
+        if args.detector != "centerface":
+            p.error("--no-face-check goes with --detector centerface")
+        options["check"] = False
     rec = load(args.model, detector=open_detector(args.detector, **options))
     rng = random.Random(args.seed)
     bgs, faces = backgrounds(args.backgrounds), face_files(args.faces)
@@ -182,6 +202,7 @@ def main() -> None:
     original_acc = float(np.mean([rec.classes[i] == t for i, t in zip(
         rec.classify(originals).argmax(1), truth_labels, strict=True)])) if originals else 0.0
     config = {"detector": args.detector, "min_face": rec.detector.min_face,
+              "face_check": getattr(rec.detector, "face_check", None) is not None,
               "threshold": rec.detector.score_threshold, "seed": args.seed,
               "device": device_name()}
     for lo, hi in BANDS:

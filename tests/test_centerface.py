@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FACES_IN_PHOTOS, PHOTOS, assert_user_error, ferkit, requires_photos
+from conftest import FACES_IN_PHOTOS, PHOTOS, assert_user_error, ferkit, iou, requires_photos
 from PIL import Image
 
 from ferkit.centerface import CenterFace
@@ -19,13 +19,6 @@ def detector():
     return CenterFace()
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
-    return ix * iy / (area - ix * iy)
-
-
 @requires_photos
 @pytest.mark.parametrize("name", sorted(FACES_IN_PHOTOS))
 def test_every_face_and_no_false_face_in_real_photos(detector, name):
@@ -36,7 +29,7 @@ def test_every_face_and_no_false_face_in_real_photos(detector, name):
     blaze = sorted(BlazeFace().detect(rgb), key=lambda d: d.box[0])
     for d, b in zip(dets, blaze, strict=True):
         assert d.score > 0.6 and d.keypoints.shape == (5, 2)
-        assert _iou(d.box, b.box) > 0.55, (d.box, b.box)
+        assert iou(d.box, b.box) > 0.55, (d.box, b.box)
         x0, y0, x1, y1 = d.box
         eyes, mouth = d.keypoints[:2], d.keypoints[3:]
         assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in d.keypoints)
@@ -52,7 +45,7 @@ def test_a_face_is_framed_where_it_is_put(detector):
         canvas.paste(face.resize((size, size)), (x, y))
         (det,) = detector.detect(np.asarray(canvas))
         square = crop_square(det.box, FRAME_SCALE)
-        assert _iou(square, (x, y, x + size, y + size)) > 0.5, (square, (x, y, size))
+        assert iou(square, (x, y, x + size, y + size)) > 0.5, (square, (x, y, size))
 
 
 @requires_photos

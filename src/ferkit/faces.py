@@ -162,13 +162,13 @@ class BlazeFace:
         self.min_face = min_face
         self.pyramid = pyramid
 
-    def scales(self, width: int, height: int) -> list[float]:
+    def scales(self, width: int, height: int, min_face: float | None = None) -> list[float]:
         """Resize factors of the pyramid, coarse to fine: whole image at 128, then steps of
         `largest` down to the one where `min_face` is `smallest` pixels (never upsampled)."""
         coarse = self.size / max(width, height)
         if not self.pyramid:
             return [coarse]
-        min_face = self.min_face or DEFAULT_MIN_FACE * min(width, height)
+        min_face = min_face or self.min_face or DEFAULT_MIN_FACE * min(width, height)
         finest = min(self.smallest / min_face, 1.0)
         if finest <= coarse * 1.25:
             return [coarse]
@@ -178,23 +178,31 @@ class BlazeFace:
         return [coarse * (finest / coarse) ** (k / steps) for k in range(steps + 1)]
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        found = self.propose(rgb)
+        unsure = [d for d in found if d.score < self.sure]
+        if unsure:
+            for d, second in zip(unsure, self.second_look(rgb, unsure), strict=True):
+                d.score = (d.score + second.sum()) / 3
+        return [d for d in found if d.score >= self.score_threshold]
+
+    def propose(self, rgb: np.ndarray, min_face: float | None = None,
+                candidate: float | None = None) -> list[Detection]:
+        """The first look's candidates over the whole pyramid, merged: every box scoring at
+        least `candidate` (default: the class's), faces down to `min_face` pixels."""
         h, w = rgb.shape[:2]
-        scales = self.scales(w, h)
+        scales = self.scales(w, h, min_face)
         # One resize of the full image (the costly one), the coarser levels from its result.
         image = downscaled(rgb, scales[-1], self.passes.pool)
         inputs = [self._padded(np.asarray(image if i == len(scales) - 1 else
                                           resized(image, scale / scales[-1])), square=i == 0)
                   for i, scale in enumerate(scales)]
         outputs = self.passes.run([x for x, _ in inputs])
+        threshold = candidate or self.candidate
         found = [d for (x, offset), (regressors, scores), scale in zip(inputs, outputs, scales,
                                                                       strict=True)
-                 for d in self._decoded(regressors[0], scores[0], x.shape[2:], offset, scale)]
-        found = weighted_nms(found, self.iou_threshold)
-        unsure = [d for d in found if d.score < self.sure]
-        if unsure:
-            for d, second in zip(unsure, self.second_look(rgb, unsure), strict=True):
-                d.score = (d.score + second.sum()) / 3
-        return [d for d in found if d.score >= self.score_threshold]
+                 for d in self._decoded(regressors[0], scores[0], x.shape[2:], offset, scale,
+                                        threshold)]
+        return weighted_nms(found, self.iou_threshold)
 
     def second_look(self, rgb: np.ndarray, dets: list[Detection]) -> np.ndarray:
         """[N, 2] scores of each face seen again, centred, its box ~60% of the model's input,
@@ -203,7 +211,7 @@ class BlazeFace:
         for d in dets:
             x0, y0, x1, y1 = d.box
             cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
-            window = Image.fromarray(_padded_crop(rgb, cx - half, cy - half, cx + half,
+            window = Image.fromarray(padded_crop(rgb, cx - half, cy - half, cx + half,
                                                   cy + half))
             windows.append(np.asarray(window.resize((self.size, self.size),
                                                     Image.Resampling.BILINEAR)))
@@ -228,10 +236,10 @@ class BlazeFace:
         return x, (left, top)
 
     def _decoded(self, regressors: np.ndarray, scores: np.ndarray, shape: tuple[int, int],
-                 offset: tuple[int, int], scale: float) -> list[Detection]:
-        """The candidates of one pass, in the picture's pixels."""
+                 offset: tuple[int, int], scale: float, candidate: float) -> list[Detection]:
+        """The candidates of one pass scoring at least `candidate`, in the picture's pixels."""
         logit = scores[:, 0]
-        keep = np.flatnonzero(logit > np.log(self.candidate / (1 - self.candidate)))
+        keep = np.flatnonzero(logit > np.log(candidate / (1 - candidate)))
         if not len(keep):
             return []
         score = 1.0 / (1.0 + np.exp(-logit[keep]))
@@ -245,7 +253,7 @@ class BlazeFace:
                 for b, s, k in zip(boxes, score, kps, strict=True)]
 
 
-def _padded_crop(rgb: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+def padded_crop(rgb: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     """A region of the image, black where it reaches past the edges."""
     x0, y0 = round(x0), round(y0)
     x1, y1 = max(round(x1), x0 + 1), max(round(y1), y0 + 1)
@@ -301,7 +309,7 @@ def resized(image: Image.Image, scale: float) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
-def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """IoU of box a [4] with each of boxes b [N, 4], and how much of the smaller of the two
     lies inside the other."""
     ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
@@ -328,7 +336,7 @@ def weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
     sides = np.sqrt(np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
                                1e-9))
     while len(remaining):
-        iou, inside = _overlaps(boxes[remaining[0]], boxes[remaining])
+        iou, inside = overlaps(boxes[remaining[0]], boxes[remaining])
         same = iou > threshold
         same[0] = True  # the best box is its own group, even a degenerate one
         alike = np.abs(np.log(sides[remaining] / sides[remaining[0]])) < np.log(SAME_SIZE)
