@@ -55,7 +55,7 @@ DETECTORS = ("blazeface", "centerface")
 
 def open_detector(name: str = "blazeface", **options) -> Detector:
     """A shipped detector by name: "blazeface" (fast; the default) or "centerface" (finds
-    more small and unclear faces, ~1.5-2x slower); options go to its constructor (threads,
+    more small and unclear faces, ~3.5x slower); options go to its constructor (threads,
     min_face, score_threshold, ...)."""
     check_detector(name)
     if name == "centerface":

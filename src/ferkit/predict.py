@@ -35,7 +35,7 @@ def add_detector_args(p: argparse.ArgumentParser, when: str = "") -> None:
     # not choices=: a wrong name gets ferkit's one-line error (from load), not argparse's usage
     p.add_argument("--detector", default="blazeface", metavar="{" + ",".join(DETECTORS) + "}",
                    help=f"{when}face detector: blazeface (fast) or centerface (finds more "
-                   "small and unclear faces, ~1.5-2x slower); default blazeface")
+                   "small and unclear faces, ~3.5x slower); default blazeface")
     p.add_argument("--min-face", type=float, metavar="PX",
                    help=f"{when}smallest face to look for, box side in pixels (default: 18%% "
                    "of the image's shorter side; smaller is slower)")

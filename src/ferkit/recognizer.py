@@ -343,7 +343,7 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     docs/MODEL_CARD.md).
 
     detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
-    faces, ~1.5-2x slower), or any object with detect(rgb) -> [Detection].
+    faces, ~3.5x slower), or any object with detect(rgb) -> [Detection].
     tta: average with the mirrored face (default: what the model's metadata says).
     threads: the CPU threads the classifier, and then the detector, may use (default: all
     cores); a batch of faces is spread over them in runs of a few faces, one thread each, and
