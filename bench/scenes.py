@@ -4,7 +4,7 @@ classified by ferkit, scored against where they were put.
     python bench/scenes.py                          # 400 scenes, the bundled int8 model
     python bench/scenes.py --min-face 40 --threshold 0.7 --save scenes/
     python bench/scenes.py --detector centerface --min-face 50  # the sharper detector
-    python bench/scenes.py --detector centerface --no-face-check  # it, as before its check
+    python bench/scenes.py --detector centerface --no-face-check  # it, without its check
     python bench/scenes.py --faces DIR --backgrounds DIR --seed 7   # another scene set
 
 Each scene is 640x480, cut from a background (random place, scale, mirror, sometimes tinted)
@@ -161,7 +161,7 @@ def main() -> None:
     p.add_argument("--min-face", type=float, help="the detector's smallest face, pixels")
     p.add_argument("--threshold", type=float, help="the detector's score threshold")
     p.add_argument("--no-face-check", action="store_true",
-                   help="CenterFace without its face check (as before 2026-11-29)")
+                   help="CenterFace without its face check (its candidates as with it)")
     p.add_argument("--save", type=Path, help="write the first 12 scenes, boxes drawn, here")
     args = p.parse_args()
     require(args.faces)

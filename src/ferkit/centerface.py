@@ -65,7 +65,8 @@ class CenterFace:
         """min_face: the smallest face box to look for, in pixels; default 18% of the image's
         shorter side. score_threshold: what a weak candidate must score, its CenterFace score
         averaged with BlazeFace's second look (itself the mean of a look and a mirrored one).
-        check=False: without the face check (ferkit.face_check), as before 2026-11-29."""
+        check=False: without the face check (ferkit.face_check): the faces found before it
+        came, give or take how candidates below 0.05 now merge into them."""
         check_min_face(min_face)
         self.session = ort.InferenceSession(str(model), session_options(threads),
                                             providers=["CPUExecutionProvider"])
