@@ -89,12 +89,13 @@ def train(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return r
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a python command line as a user would (stdin closed, outputs captured)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=full_env,
-        stdin=subprocess.DEVNULL, timeout=600,
+        stdin=subprocess.DEVNULL, timeout=timeout,
     )
 
 
@@ -139,6 +140,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """`ferkit serve` with its defaults (a 20 MB upload limit), on a port of 127.0.0.1."""
+    proc, url = start_server()
+    yield url
+    proc.terminate()
+    proc.wait(10)
 
 
 def start_server(*args: str, scheme: str = "http", context=None):

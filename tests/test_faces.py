@@ -201,7 +201,8 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
     rows = list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))
     faces = [row for row in rows if row["face"]]
     assert len(faces) == 7
-    assert {row["error"] for row in rows if not row["face"]} >= {"no face"}
+    assert {row["faces"] for row in rows if not row["face"]} == {"0", ""}  # none; unreadable
+    assert [row["error"] != "" for row in rows if not row["face"]].count(True) == 1
     # photos annotated as JPEG, other images as PNG
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
         "astronaut.png", "index.html", "landscape_no_face.jpg", "multi_face.jpg",
@@ -215,7 +216,7 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert len(lines) == 4  # broken.jpg, landscape, multi_face, single_face
     assert_user_error(ferkit("predict", "--model", str(tiny_onnx), str(folder),
-                             "--output", str(tmp_path / "r.txt")), "use a .csv or .jsonl")
+                             "--output", str(tmp_path / "r.txt")), "use a .jsonl, .csv or .parquet")
 
 
 def _bundled_or_skip():

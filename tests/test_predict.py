@@ -71,9 +71,10 @@ def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
     assert r.returncode == 2
     assert r.stderr.count("error:") == 1 and "not an image" in r.stderr
     out = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [("faces" in x) for x in out] == [True, True, False]
+    assert [len(x["faces"]) for x in out] == [1, 1, 0]
+    assert [x["error"] is None for x in out] == [True, True, False]
     face = out[0]["faces"][0]
-    assert set(face) == {"box", "label", "confidence", "probs", "detection_score"}
+    assert set(face) == {"face", "box", "label", "confidence", "probs", "detection_score"}
     assert abs(sum(face["probs"].values()) - 1) < 1e-4
 
 
@@ -262,7 +263,7 @@ def test_an_image_piped_in_is_read_with_a_dash(tmp_path):
     assert answer["image"] == "-" and answer["faces"][0]["label"] == "happy"
     assert tuple(answer["faces"][0]["box"]) == load().predict(astronaut)[0].box
     assert Image.open(tmp_path / "a.png").size == (512, 512)  # drawn from the piped bytes
-    assert (tmp_path / "f.csv").read_text().splitlines()[1].startswith("-,1,")
+    assert (tmp_path / "f.csv").read_text().splitlines()[1].startswith("1,-,512,512,1,1,")
     for data, args, says in ((b"", ["-"], "error: - is empty"),
                              (astronaut.read_bytes(), ["-", str(astronaut)], "goes alone"),
                              (astronaut.read_bytes(), ["-", "--ray", "--output", "o.csv"],

@@ -18,7 +18,7 @@ def rows(path) -> list[dict]:
     def key(r):
         if "image" in r:
             return r["image"], int(r["face"] or 0)
-        return r.get("file", ""), int(r.get("frame") or 0), int(r.get("face_id") or 0)
+        return r.get("video", ""), int(r.get("frame") or 0), int(r.get("face_id") or 0)
 
     return sorted(csv.DictReader(path.read_text().splitlines()), key=key)
 
@@ -78,7 +78,8 @@ def test_ray_rows_equal_the_cli_rows_for_crops_photos_and_bad_files(images, tmp_
             assert "not an image" in errors["notes.jpg"]
             assert "corrupt or truncated" in errors["cut.jpg"]
             assert errors["gone.jpg"].startswith("no such file")
-            assert errors["landscape_no_face.jpg"] == "no face"
+            [landscape] = [row for row in rows(remote) if "landscape" in row["image"]]
+            assert (landscape["faces"], landscape["face"], landscape["error"]) == ("0", "", "")
             labels = [row["label"] for row in rows(remote) if "multi_face" in row["image"]]
             assert len(labels) == 5 and labels.count("happy") >= 4  # four broad smiles
             # the 16-bit PNG is scaled, not clipped: the astronaut's face is found
@@ -140,8 +141,8 @@ def test_ray_video_rows_equal_ferkit_video_and_a_corrupt_file_is_a_row(clips, tm
         r = ferkit("video", str(clips / name), "--every", "2", "--smooth", "0.5", "--output",
                    str(local))
         assert r.returncode == 0, r.stderr
-        mine = [{k: v for k, v in row.items() if k != "file"} for row in remote
-                if row["file"].endswith(name)]
+        mine = [{k: v for k, v in row.items() if k != "video"} for row in remote
+                if row["video"].endswith(name)]
         expected = rows(local)
         assert len(mine) == len(expected) > 0
         for a, b in zip(expected, mine, strict=True):
@@ -152,8 +153,8 @@ def test_ray_video_rows_equal_ferkit_video_and_a_corrupt_file_is_a_row(clips, tm
             assert abs(float(a["time_s"]) - float(b["time_s"])) < 1e-3
             assert abs(float(a["confidence"]) - float(b["confidence"])) < 1e-3
     per_face = rows(summary)
-    assert len([row for row in per_face if row["file"].endswith("a.mp4")]) == 5
-    assert [row["error"] for row in remote if row["file"].endswith("broken.mp4")] != [""]
+    assert len([row for row in per_face if row["video"].endswith("a.mp4")]) == 5
+    assert [row["error"] for row in remote if row["video"].endswith("broken.mp4")] != [""]
     # the same folder without Ray, in this process: the same rows and summary
     here, here_summary = tmp_path / "here.csv", tmp_path / "here_summary.csv"
     r = ferkit("video", str(clips), "--every", "2", "--smooth", "0.5", "--output", str(here),
@@ -189,11 +190,9 @@ def test_uri_inputs_are_read_by_ray_and_decoded_by_ferkit(images, tmp_path):
                                           progress=False))
     finally:
         ray.shutdown()
-    by_name = {}
-    for row in remote:
-        by_name.setdefault(row["image"].rsplit("/", 1)[1], []).append(row)
-    labels = [r["label"] for r in by_name["multi_face.jpg"]]
+    by_name = {record["image"].rsplit("/", 1)[1]: record for record in remote}
+    labels = [face["label"] for face in by_name["multi_face.jpg"]["faces"]]
     assert len(labels) == 5 and labels.count("happy") >= 4  # four broad smiles
-    assert by_name["sixteen.png"][0]["label"] == "happy"
-    assert "not an image Pillow can read" in by_name["notes.jpg"][0]["error"]
-    assert "corrupt or truncated" in by_name["cut.jpg"][0]["error"]
+    assert [face["label"] for face in by_name["sixteen.png"]["faces"]] == ["happy"]
+    assert "not an image Pillow can read" in by_name["notes.jpg"]["error"]
+    assert "corrupt or truncated" in by_name["cut.jpg"]["error"]

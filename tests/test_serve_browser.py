@@ -44,11 +44,8 @@ def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server():
-    proc, url = start_server()
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def server(live_server):
+    return live_server
 
 
 def chrome(clip: Path, mobile: dict | None = None):

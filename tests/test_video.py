@@ -52,8 +52,9 @@ def test_faces_keep_their_ids_and_outputs_are_written(clip, tiny_onnx, tmp_path)
                str(tmp_path / "t.png"))
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
-    assert {int(row["frame"]) for row in rows} == set(range(8))  # no face in the last 4
-    assert sorted({row["face_id"] for row in rows}) == ["1", "2", "3", "4", "5"]
+    assert [int(row["frame"]) for row in rows if not row["face"]] == [8, 9, 10, 11]  # no face
+    assert {int(row["frame"]) for row in rows if row["face"]} == set(range(8))
+    assert sorted({row["face_id"] for row in rows if row["face"]}) == ["1", "2", "3", "4", "5"]
     for fid in "12345":
         assert sum(row["face_id"] == fid for row in rows) == 8
     assert "5 face(s)" in r.stdout and r.stdout.count("mostly") == 5
@@ -68,8 +69,9 @@ def test_every_k_frames(clip, tiny_onnx, tmp_path):
                "--output", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "t.svg"))
     assert r.returncode == 0, r.stderr
     assert "<svg" in (tmp_path / "t.svg").read_text()[:1000]  # the format its name says
-    rows = csv.DictReader((tmp_path / "f.csv").read_text().splitlines())
-    assert {int(row["frame"]) for row in rows} == {0, 3, 6}
+    rows = list(csv.DictReader((tmp_path / "f.csv").read_text().splitlines()))
+    assert [int(row["frame"]) for row in rows if not row["face"]] == [9]  # the landscape
+    assert {int(row["frame"]) for row in rows if row["face"]} == {0, 3, 6}
 
 
 def test_smoothing_steadies_a_flickering_face_and_follows_a_real_change():
@@ -150,17 +152,17 @@ def test_several_videos_are_analysed_one_after_another(tmp_path):
     assert f"{videos / 'blank.mp4'}: no face found" in r.stdout
     assert "4 video(s): 2 face(s) tracked, no face in 1, 1 unreadable" in r.stdout
     table = list(csv.DictReader(rows.read_text().splitlines()))
-    assert [row["file"] for row in table].count(str(videos / "a.mp4")) == 5  # frames 0, 2, ..
+    assert [row["video"] for row in table].count(str(videos / "a.mp4")) == 5  # frames 0, 2, ..
     single = tmp_path / "single.csv"
     assert ferkit("video", str(phone), "--every", "2", "--output", str(single)).returncode == 0
     expected = list(csv.DictReader(single.read_text().splitlines()))
     for name in ("a.mp4", "sub/b.mov"):
-        mine = [row for row in table if row["file"] == str(videos / name)]
+        mine = [row for row in table if row["video"] == str(videos / name)]
         assert [(m["frame"], m["face_id"], m["x0"], m["label"]) for m in mine] == [
             (e["frame"], e["face_id"], e["x0"], e["label"]) for e in expected]
-    assert {row["error"] for row in table if row["file"].endswith("blank.mp4")} == {"no face"}
+    assert {row["faces"] for row in table if row["video"].endswith("blank.mp4")} == {"0"}
     faces = [json.loads(line) for line in summary.read_text().splitlines()]
-    assert [(f["file"], f["face_id"], f["frames"], f["dominant"]) for f in faces] == [
+    assert [(f["video"], f["face_id"], f["frames"], f["dominant"]) for f in faces] == [
         (str(videos / "a.mp4"), 1, 5, "happy"), (str(videos / "sub" / "b.mov"), 1, 5, "happy")]
     # one video: the same summary, on request
     r = ferkit("video", str(phone), "--every", "2", "--summary", str(tmp_path / "one.csv"))
@@ -190,8 +192,8 @@ def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeyp
     assert main(["video", str(folder), "--every", "5", "--output", str(rows), "--summary",
                  str(summary)]) == 130
     assert "stopped during" in capsys.readouterr().err
-    assert {row["file"] for row in csv.DictReader(rows.open())} == {str(folder / "a.mp4")}
-    assert [row["file"] for row in csv.DictReader(summary.open())] == [str(folder / "a.mp4")]
+    assert {row["video"] for row in csv.DictReader(rows.open())} == {str(folder / "a.mp4")}
+    assert [row["video"] for row in csv.DictReader(summary.open())] == [str(folder / "a.mp4")]
 
 
 def test_several_videos_refuse_what_takes_one(tmp_path):
@@ -199,8 +201,8 @@ def test_several_videos_refuse_what_takes_one(tmp_path):
     assert_user_error(ferkit("video", str(tmp_path / "empty")), "no video files in")
     for flags, says in ((["--annotate", "a.mp4"], "annotated into a folder"),
                         (["--plot", "t.png"], "take one video"),
-                        (["--output", "rows.txt"], "use a .parquet, .csv or .jsonl"),
-                        (["--summary", "s.txt"], "--summary s.txt: use a .parquet")):
+                        (["--output", "rows.txt"], "use a .jsonl, .csv or .parquet"),
+                        (["--summary", "s.txt"], "--summary s.txt: use a .jsonl")):
         assert_user_error(ferkit("video", str(tmp_path), *flags), says)
     assert_user_error(ferkit("video", str(tmp_path), "rtsp://127.0.0.1:9/x"), "on its own")
     (tmp_path / "a.mp4").write_bytes((ROOT / "tests/data/astronaut_phone_rotated.mp4").read_bytes())

@@ -32,6 +32,20 @@ COMMANDS = {
 HOME_EXTRAS = {"train": "train", "video": "video", "serve": "serve"}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a wrong flag or value said in one `error:` line (not a usage block)."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command's own parser (train.py, predict.py) with Parser's one-line errors."""
+    parser.__class__ = Parser
+    return parser
+
+
 def _command_module(name: str):
     module, _ = COMMANDS[name]
     try:
@@ -47,7 +61,7 @@ def run(command: str, argv: list[str] | None = None) -> int:
     """Parse argv for one subcommand and run it (what train.py and predict.py call)."""
     try:
         module = _command_module(command)
-        parser = module.get_args_parser(add_help=True)
+        parser = one_line_errors(module.get_args_parser(add_help=True))
         parser.prog = f"ferkit {command}" if command != "predict" else parser.prog
         return _call(command, module, parser.parse_args(argv))
     except FerkitError as e:
@@ -55,9 +69,10 @@ def run(command: str, argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ferkit", description=__doc__.splitlines()[0])
+    parser = Parser(prog="ferkit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=Parser)
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
     try:

@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         # input) while the face of this one is found
         photos_read = read_ahead(open_image, todo, errors=FerkitError)
         for photo, image in tqdm(photos_read, total=len(todo), desc="cropping", unit="photo",
-                                 file=sys.stderr):
+                                 file=sys.stderr, disable=not sys.stderr.isatty()):
             rel = photo.relative_to(src)
             try:
                 if isinstance(image, FerkitError):
@@ -76,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
             write_log(out / LOG, sorted(rows))
     new = rows[len(done):]
     faces = sum(1 for row in new if row[1])
+    if skipped and not rows:
+        raise FerkitError(f"all {len(skipped)} photos in {src} were skipped: {skipped[0]}")
     if not any(row[1] for row in rows):
         raise FerkitError(f"no face found in any of the {len(rows)} readable photos in {src}"
                           + (f" ({len(skipped)} unreadable)" if skipped else ""))

@@ -195,6 +195,9 @@ def load_csv_split(
         raise FerkitError(f"{table.path} has no {usage} rows (usages found: {found})")
     good = rows & (table.labels >= 0)
     skipped = [reason for row, reason in table.bad.items() if rows[row]]
+    if not good.any():
+        raise FerkitError(f"all {rows.sum()} {usage} rows of {table.path} were skipped: "
+                          f"{skipped[0] if skipped else 'no usable label'}")
     if labels is None:
         names = sorted(FER2013_LABELS)
         to_sorted = np.array([names.index(n) for n in FER2013_LABELS])
@@ -204,6 +207,9 @@ def load_csv_split(
     votes, names = ferplus_votes(labels, len(table.labels), ferplus_classes)
     unlabelled = rows & good & (votes.sum(1) == 0)
     idx = np.flatnonzero(good & ~unlabelled)
+    if not len(idx):
+        raise FerkitError(f"all {rows.sum()} {usage} rows of {table.path} were skipped: FER+ "
+                          f"({labels}) marks every one unknown or not a face")
     dist = votes[idx] / votes[idx].sum(1, keepdims=True)
     skipped += [f"{labels} row {i + 2}: FER+ marks it unknown or not a face"
                 for i in np.flatnonzero(unlabelled)]

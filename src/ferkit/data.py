@@ -159,7 +159,8 @@ def _decode_all(samples, size: int, progress: bool):
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(samples, desc="decoding", unit="img", leave=False, file=sys.stderr)
+        iterator = tqdm(samples, desc="decoding", unit="img", leave=False, file=sys.stderr,
+                        disable=not sys.stderr.isatty())
     for path, label in iterator:
         try:
             arrays.append(to_gray(open_image(path)))
@@ -206,6 +207,8 @@ def load_samples(
         return Split(root, classes, cached["images"], cached["labels"],
                      [str(s) for s in cached["skipped"]])
     images, labels, skipped = _decode_all(samples, size, progress)
+    if skipped and not len(labels):
+        raise FerkitError(f"all {len(samples)} files of {root} were skipped: {skipped[0]}")
     counts = np.bincount(labels, minlength=len(classes))
     for name, n in zip(classes, counts, strict=True):
         if n == 0:

@@ -259,6 +259,8 @@ def labelled_faces(data: str | Path, model_classes: list[str], files: str | None
                     yield Labelled(name, int(mapping[label]), face, box)
             except FerkitError as e:
                 skipped.append(str(e))
+        if samples and len(skipped) == len(samples):
+            raise FerkitError(f"all {len(samples)} files of {root} were skipped: {skipped[0]}")
 
     return decoded(), len(samples), skipped
 
@@ -300,7 +302,8 @@ def classify_all(recognizer, samples, total: int, batch_size: int,
     worst: list[tuple] = []  # a min-heap of (confidence, order, name, label, predicted, face)
     order = itertools.count()
     for batch in tqdm(_batched(samples, batch_size), total=-(-total // batch_size),
-                      desc="classifying", unit="batch", file=sys.stderr):
+                      desc="classifying", unit="batch", file=sys.stderr,
+                      disable=not sys.stderr.isatty()):
         found = [s for s in batch if s.face is not None]
         batch_probs = recognizer.classify([s.face for s in found]) if found else probs[0]
         for s in batch:

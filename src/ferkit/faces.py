@@ -43,6 +43,14 @@ class Detection:
     score: float
     keypoints: np.ndarray
 
+    def __setattr__(self, name: str, value) -> None:
+        # plain floats however a detector computes them (a numpy float32 is not JSON)
+        if name == "box":
+            value = tuple(float(v) for v in value)
+        elif name == "score":
+            value = float(value)
+        object.__setattr__(self, name, value)
+
 
 class Detector(Protocol):
     def detect(self, rgb: np.ndarray) -> list[Detection]:

@@ -4,9 +4,7 @@ images, folders, globs and URLs."""
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import json
 import sys
 import time
 from collections import Counter
@@ -18,6 +16,7 @@ from .annotate import Album, annotate_file
 from .errors import FerkitError
 from .faces import DEFAULT_MIN_FACE, DETECTORS
 from .recognizer import Face, Result, load
+from .records import get_writer, to_json
 from .urls import Url, is_url
 
 RULE = "=" * 50
@@ -63,7 +62,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="treat each whole image as one face crop (pre-cropped data)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image on stdout (JSON Lines)")
-    p.add_argument("--output", metavar="FILE", help="also write results to FILE (.csv or .jsonl)")
+    p.add_argument("--output", metavar="FILE",
+                   help="also write results to FILE: .jsonl (an object per image), .csv or "
+                        ".parquet (a row per face; Parquet needs pyarrow)")
     p.add_argument("--annotate", metavar="OUT",
                    help="draw boxes and labels: an image file for one input, else a folder")
     p.add_argument("--batch-size", type=int, default=64, help="faces per model call")
@@ -148,62 +149,6 @@ def is_single(specs: list[str]) -> bool:
     return not path.is_dir() and (path.exists() or not glob.has_magic(specs[0]))
 
 
-class Writer:
-    """--output: rows to a CSV file or objects to a JSON Lines file, as results stream."""
-
-    def __init__(self, path: str, classes: list[str], stack: ExitStack):
-        self.kind = Path(path).suffix.lower()
-        if self.kind not in (".csv", ".jsonl"):
-            raise FerkitError(f"--output {path}: use a .csv or .jsonl file name")
-        # closed by the caller's ExitStack, which also closes the progress bar
-        self.file = stack.enter_context(open(path, "w", newline="", encoding="utf-8"))  # noqa: SIM115
-        self.classes = classes
-        if self.kind == ".csv":
-            self.csv = csv.writer(self.file)
-            self.csv.writerow(row_columns(classes))
-
-    def write(self, result: Result) -> None:
-        if self.kind == ".jsonl":
-            self.file.write(json.dumps(result_dict(result)) + "\n")
-            return
-        self.csv.writerows(result_rows(result, self.classes))
-
-
-def row_columns(classes: list[str]) -> list[str]:
-    """The columns of a row per face (CSV output, the Ray pipeline's tables)."""
-    return ["image", "face", "x0", "y0", "x1", "y1", "label", "confidence", *classes,
-            "detection_score", "error"]
-
-
-def result_records(result: Result, classes: list[str]) -> list[dict]:
-    """One typed record per face; one with the error (or "no face") when there is none."""
-    if result.error or not result.faces:
-        empty = dict.fromkeys(row_columns(classes))
-        return [{**empty, "image": str(result.source), "error": result.error or "no face"}]
-    return [{"image": str(result.source), "face": i, **dict(zip(("x0", "y0", "x1", "y1"), f.box,
-                                                                 strict=True)),
-             "label": f.label, "confidence": f.confidence, **{c: f.probs[c] for c in classes},
-             "detection_score": f.score, "error": None}
-            for i, f in enumerate(result.faces, 1)]
-
-
-def csv_row(record: dict) -> list:
-    """A record as CSV cells: empty for None, probabilities to 6 decimals."""
-    return ["" if v is None else f"{v:.6f}" if isinstance(v, float) else v
-            for v in record.values()]
-
-
-def result_rows(result: Result, classes: list[str]) -> list[list]:
-    return [csv_row(r) for r in result_records(result, classes)]
-
-
-def result_dict(result: Result) -> dict:
-    if result.error:
-        return {"image": str(result.source), "error": result.error}
-    return {"image": str(result.source), "size": list(result.size),
-            "faces": [f.to_dict() for f in result.faces]}
-
-
 class Piped(bytes):
     """`-`: an image read from standard input, called "-" wherever results name their image
     (bytes, not a stream: --annotate reads the image again)."""
@@ -255,7 +200,7 @@ def main(args: argparse.Namespace) -> int:
     empty: list[str] = []
     start = time.perf_counter()
     with ExitStack() as stack:
-        writer = Writer(args.output, recognizer.classes, stack) if args.output else None
+        writer = stack.enter_context(get_writer(args.output, recognizer.classes))
         results = recognizer.predict_many(inputs(args.images, empty),
                                           detect=not args.no_detect, batch_size=args.batch_size)
         if not single and sys.stderr.isatty():
@@ -278,10 +223,9 @@ def main(args: argparse.Namespace) -> int:
                     album.add(result, recognizer.classes)
                 elif args.annotate:
                     annotate_file(result, recognizer.classes, args.annotate)
-            if writer:
-                writer.write(result)
+            writer.write(result.to_dict())
             if args.json:
-                print(json.dumps(result_dict(result)), flush=True)
+                print(to_json(result.to_dict()), flush=True)
             elif not args.quiet and not result.error:
                 print(format_result(result, args.show_all, header=not single), flush=True)
     if faceless and args.min_face is None and not args.no_detect:
@@ -308,7 +252,7 @@ def summary(images: int, labels: Counter, faceless: int, failed: int, seconds: f
 
 
 def main_ray(args: argparse.Namespace) -> int:
-    """`--ray`: the same rows, computed by Ray Data, written to --output."""
+    """`--ray`: the same records, computed by Ray Data, written to --output."""
     if not args.output:
         raise FerkitError("--ray writes its rows to --output FILE (.parquet, .csv or .jsonl)")
     if args.annotate or args.json:
@@ -321,7 +265,7 @@ def main_ray(args: argparse.Namespace) -> int:
         from . import ray as ferkit_ray
     except ImportError as e:
         raise FerkitError(f"--ray needs Ray Data ({e.name}): pip install 'ferkit[ray]'") from e
-    images, faces, errors = set(), 0, 0
+    images = faces = errors = 0
     start = time.perf_counter()
     with ferkit_ray.native_logs_to():
         for record in ferkit_ray.predict_images(
@@ -329,11 +273,11 @@ def main_ray(args: argparse.Namespace) -> int:
                 tta=args.tta, detector=args.detector, min_face=args.min_face,
                 actors=args.actors, batch_size=args.batch_size,
                 address=args.ray or None, progress=sys.stderr.isatty()):
-            images.add(record["image"])
-            faces += record["face"] is not None
-            if record["error"] not in (None, "no face"):
+            images += 1
+            faces += len(record["faces"])
+            if record["error"]:
                 errors += 1
                 print(f"error: {record['error']}", file=sys.stderr)
-    print(f"{len(images)} image(s), {faces} face(s), {errors} unreadable, in "
+    print(f"{images} image(s), {faces} face(s), {errors} unreadable, in "
           f"{time.perf_counter() - start:.1f}s -> {args.output}")
     return 2 if errors else 0

@@ -42,14 +42,17 @@ def calibration_faces(folder: str | Path, count: int = 1024, seed: int = 0) -> l
     if empty:
         raise FerkitError(f"no images under {folder} to calibrate with")
     random.Random(seed).shuffle(files)
-    faces = []
+    faces, skipped = [], []
     for path in files:
         try:
             faces.append(to_gray(open_image(path)))
-        except FerkitError:
+        except FerkitError as e:
+            skipped.append(str(e))
             continue
         if len(faces) == count:
             break
+    if not faces:
+        raise FerkitError(f"all {len(files)} files under {folder} were skipped: {skipped[0]}")
     return faces
 
 

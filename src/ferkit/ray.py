@@ -1,4 +1,4 @@
-"""Ray Data: `ferkit predict` and `ferkit video` on a cluster, with the same rows.
+"""Ray Data: `ferkit predict` and `ferkit video` on a cluster, with the same records.
 
     pip install 'ferkit[ray]'
     ferkit predict photos/ --ray --output faces.parquet            # a local Ray
@@ -12,7 +12,7 @@ Images are read as bytes by Ray's read tasks (local paths or object-storage URIs
 by ferkit's own image code inside model actors, each of which loads the model once and runs
 ONNX Runtime with one thread; a video file is one unit of work, its frames decoded and its
 faces tracked inside an actor as `ferkit video` does. An unreadable image, a corrupt video or a
-missing file becomes a row with its error; the job goes on.
+missing file becomes a record with its error; the job goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,21 +32,21 @@ import ray
 import ray.data
 
 from .errors import FerkitError
-from .predict import expand_inputs, result_records, row_columns
+from .predict import expand_inputs
 from .recognizer import Result, load
-from .tables import Sink, arrow_schema, check_table_name
-from .urls import is_url
-from .videos import (
-    ROW_STRINGS,
-    SUMMARY_STRINGS,
-    VIDEO_FILES,
-    Summaries,
+from .records import (
+    Writer,
+    arrow_schema,
+    check_output_name,
+    get_writer,
+    image_columns,
+    nested,
+    rows,
     summary_columns,
     video_columns,
-    video_records,
 )
-
-IMAGE_STRINGS = ("image", "label", "error")
+from .urls import is_url
+from .videos import VIDEO_FILES, Summaries, video_records
 
 
 def start(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -126,18 +127,15 @@ class ImageActor:
                 results.append(Result(path, error=f"{path}: {type(e).__name__}: {e}"))
         found = self.recognizer.predict_many([im for _, im in images], detect=self.detect)
         for (i, _), result in zip(images, found, strict=True):
-            results[i].faces, results[i].error = result.faces, result.error
-        records = [r for res in results for r in result_records(res, self.recognizer.classes)]
-        return pa.Table.from_pylist(records, schema=image_schema(self.recognizer.classes))
-
-
-def image_schema(classes: list[str]):
-    return arrow_schema(row_columns(classes), IMAGE_STRINGS)
+            results[i] = replace(result, source=results[i].source)
+        classes = self.recognizer.classes
+        flat = [row for result in results for row in result.rows(classes)]
+        return pa.Table.from_pylist(flat, schema=arrow_schema(image_columns(classes)))
 
 
 def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
     """(object-storage URIs for Ray to list and read, local paths) from files, folders,
-    globs and URIs; a missing local path stays in, to become a row with its error. A folder
+    globs and URIs; a missing local path stays in, to become a record with its error. A folder
     without a single file to read is an error."""
     from .predict import IMAGE_SUFFIXES
 
@@ -164,9 +162,10 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
                    min_face: float | None = None, actors: int = 2,
                    batch_size: int = 64, address: str | None = None,
                    num_cpus: int | None = None, progress: bool = True) -> Iterator[dict]:
-    """Every face of every image, as records (the columns of `ferkit predict --output
-    x.csv`), computed by Ray Data; with `output` (.parquet, .csv, .jsonl) also written
-    there. Yields the records in input order; consume the iterator to run the job.
+    """Every image's record (as `ferkit predict --json` prints it: ferkit.records), computed
+    by Ray Data; with `output` (.parquet, .csv, .jsonl) also written there, as `ferkit
+    predict --output` writes it. Yields the records in input order; consume the iterator to
+    run the job.
 
     Object-storage URIs are read by Ray's read tasks (read_binary_files); local and shared
     paths are read inside the actors: on many small files read_binary_files managed ~300-500
@@ -191,12 +190,11 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
         ds = mapped[0].union(*mapped[1:]) if len(mapped) > 1 else mapped[0]
         batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
     total = len(paths) if not uris else None
-    with Sink(output, row_columns(classes), IMAGE_STRINGS) as sink, \
-            _bar(total, "images", progress) as bar:
+    with get_writer(output, classes) as writer, _bar(total, "images", progress) as bar:
         for batch in batches:
-            for record in batch.to_pylist():
-                sink.write(record)
-                bar.update(record["face"] in (None, 1))
+            for record in nested(batch.to_pylist(), classes):
+                writer.write(record)
+                bar.update(1)
                 yield record
 
 
@@ -215,10 +213,11 @@ class VideoActor:
 
     def __call__(self, batch: dict):
         classes = self.recognizer.classes
-        rows = [row for path in batch["path"]
-                for row in video_records(self.recognizer, str(path), self.every, self.smooth)]
-        return pa.Table.from_pylist(rows, schema=arrow_schema(video_columns(classes),
-                                                               ROW_STRINGS))
+        flat = [row for path in batch["path"]
+                for record in video_records(self.recognizer, str(path), self.every,
+                                            self.smooth)
+                for row in rows(record, classes)]
+        return pa.Table.from_pylist(flat, schema=arrow_schema(video_columns(classes)))
 
 
 def predict_videos(inputs: Iterable[str], output: str | None = None, *,
@@ -228,7 +227,7 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                    address: str | None = None, num_cpus: int | None = None,
                    progress: bool = True) -> dict:
     """Faces over time in every video (files, folders, globs), one Ray actor task per file:
-    rows (file, frame, time, face id, box, label, confidence, probabilities) written to
+    a record per analysed frame (ferkit.records: as `ferkit video --output` writes) to
     `output`, and a summary per face per video (dominant expression, share of each) to
     `summary`. `smooth`: as `ferkit video --smooth`. Returns {"summary": rows, "errors":
     {file: error}}."""
@@ -237,8 +236,8 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
     if every < 1:
         raise FerkitError("every must be 1 or more")
     check_smooth(smooth)
-    check_table_name(output)
-    check_table_name(summary, "--summary")  # before the work, not after it
+    check_output_name(output)
+    check_output_name(summary, "--summary")  # before the work, not after it
     start(address, num_cpus)
     _, paths = split_inputs(inputs, VIDEO_FILES)  # a missing file: an error row
     # checks the model, the detector's name and min_face here, before any actor starts
@@ -252,20 +251,20 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus, batch_size=1,
         batch_format="numpy")
     summaries = Summaries(classes)
-    with Sink(output, video_columns(classes), ROW_STRINGS) as sink, _bar(len(paths), "videos",
-                                                                         progress) as bar:
+    with get_writer(output, classes, video=True) as writer, \
+            _bar(len(paths), "videos", progress) as bar:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             done = set()
-            for row in batch.to_pylist():
-                sink.write(row)
-                summaries.add(row)
-                done.add(row["file"])
+            for record in nested(batch.to_pylist(), classes):
+                writer.write(record)
+                summaries.add(record)
+                done.add(record["video"])
             bar.update(len(done))
-    rows = summaries.rows()
-    with Sink(summary, summary_columns(classes), SUMMARY_STRINGS, "--summary") as sink:
-        for row in rows:
-            sink.write(row)
-    return {"summary": rows, "errors": summaries.errors}
+    summary_rows = summaries.rows()
+    with Writer(summary, summary_columns(classes), flag="--summary") as writer:
+        for row in summary_rows:
+            writer.write(row)
+    return {"summary": summary_rows, "errors": summaries.errors}
 
 
 def _bar(total: int | None, unit: str, enabled: bool):

@@ -46,6 +46,7 @@ from .images import (
     to_rgb,
 )
 from .presets import eval_batch
+from .records import image_record, rows
 
 if TYPE_CHECKING:
     from .saliency import Explanation
@@ -81,6 +82,16 @@ class Face:
     probs: dict[str, float]
     score: float | None = None  # the detector's confidence; None when not detected
 
+    def __setattr__(self, name: str, value) -> None:
+        # plain Python values from the start (not numpy's), so every surface can write them
+        if name == "box":
+            value = tuple(int(v) for v in value)
+        elif name == "probs":
+            value = {str(k): float(v) for k, v in value.items()}
+        elif name == "score" and value is not None:
+            value = float(value)
+        object.__setattr__(self, name, value)
+
     @property
     def label(self) -> str:
         return max(self.probs, key=self.probs.get)
@@ -107,6 +118,14 @@ class Result:
     faces: list[Face] = field(default_factory=list)
     error: str | None = None
     size: tuple[int, int] | None = None  # (width, height)
+
+    def to_dict(self) -> dict:
+        """The record every surface writes (ferkit.records: the schema)."""
+        return image_record(self.source, self.faces, self.size, self.error)
+
+    def rows(self, classes: list[str]) -> list[dict]:
+        """The record as CSV/Parquet rows, one per face."""
+        return rows(self.to_dict(), classes)
 
 
 class Recognizer:
@@ -289,8 +308,7 @@ class Recognizer:
     def faces(self, boxes, scores, probs) -> list[Face]:
         """Faces from boxes, detection scores and rows of probabilities, in that order."""
         return [
-            Face(tuple(int(v) for v in box), dict(zip(self.classes, map(float, p), strict=True)),
-                 score)
+            Face(box, dict(zip(self.classes, p, strict=True)), score)
             for box, score, p in zip(boxes, scores, probs, strict=True)
         ]
 

@@ -42,7 +42,7 @@ from . import __version__
 from .errors import FerkitError
 from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
 from .parallel import available_cores
-from .predict import MODEL_HELP, add_detector_args, result_dict
+from .predict import MODEL_HELP, add_detector_args
 from .recognizer import BUNDLED, Recognizer, Result, load
 from .saliency import explain, explanation_figure
 
@@ -52,6 +52,10 @@ STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
 # and how many such detectors are kept
 MIN_FACE_FLOOR = 20
 MAX_VARIANTS = 4
+# An upload over the limit is still read, up to this much, and thrown away before the 413
+# goes out: a client that sends its whole body before reading (Python's urllib) would
+# otherwise find the connection reset and never see the answer.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
 EXPLAIN_MAX_FACES = 8  # POST /explain: ~65 classifier inputs per face
 
 
@@ -172,7 +176,7 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         t1 = time.perf_counter()
         faces = rec.predict(image, detect=detect, tta=tta)
         t2 = time.perf_counter()
-        out = result_dict(Result(name, faces, size=full_size(image)))
+        out = Result(name, faces, size=full_size(image)).to_dict()
         out["timing_ms"] = {"decode": round((t1 - t0) * 1e3, 2),
                             "recognise": round((t2 - t1) * 1e3, 2)}
         return out
@@ -184,7 +188,7 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
             try:
                 results.append(predict_bytes(data, name, detect, tta, min_face))
             except FerkitError as e:
-                results.append({"image": name, "error": str(e), "status": status_of(e)})
+                results.append({**Result(name, error=str(e)).to_dict(), "status": status_of(e)})
         return results
 
     @app.exception_handler(ApiError)
@@ -306,8 +310,22 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope["headers"]).get(b"content-length", b"")
             if length.isdigit() and int(length) > self.limits.max_bytes:
+                if int(length) <= self.limits.max_bytes + DRAIN_MAX_BYTES:
+                    await drain(receive)
                 return await too_large(self.limits)(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+async def drain(receive, limit: int = DRAIN_MAX_BYTES) -> None:
+    """Read what is left of a request's body, up to `limit` bytes, and drop it."""
+    read = 0
+    while read <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client went away
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def too_large(limits: Limits) -> JSONResponse:
@@ -340,9 +358,15 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
         if many:
             raise ApiError(415, "/predict/batch takes multipart/form-data with fields 'files'")
         body = bytearray()
-        async for chunk in request.stream():
+        chunks = request.stream()
+        async for chunk in chunks:
             body += chunk
             if len(body) > limits.max_bytes:
+                read = len(body)
+                async for rest in chunks:  # drained, as BodyLimit does, so the 413 is read
+                    read += len(rest)
+                    if read > limits.max_bytes + DRAIN_MAX_BYTES:
+                        break
                 raise ApiError(413, f"the request is larger than the "
                                     f"{limits.max_bytes / 1024 / 1024:g} MB limit")
         return [(bytes(body), request.headers.get("x-filename", "upload"))]

@@ -381,7 +381,8 @@ def _progress(iterable, ctx, desc):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+                disable=not sys.stderr.isatty())
 
 
 def check_new_run(out: Path) -> None:

@@ -9,7 +9,6 @@ share of time per expression, and a plot shows the expressions over time.
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import math
 import os
@@ -29,7 +28,7 @@ from .errors import FerkitError
 from .extras import require
 from .predict import MODEL_HELP, add_detector_args, expand_inputs, is_single, small_faces_note
 from .recognizer import Face, load
-from .tables import Sink, check_table_name
+from .records import Writer, check_output_name, frame_record, get_writer, summary_columns
 from .videowriter import VideoWriter
 
 # Containers --annotate writes (H.264, videowriter.py).
@@ -120,9 +119,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--annotate", metavar="OUT.mp4",
                    help="write the video with boxes and labels (several videos: a folder, "
                         "one video each)")
-    p.add_argument("--output", metavar="FILE.csv",
-                   help="a row per face per analysed frame; for several videos with their "
-                   "file's name, and .jsonl or .parquet also")
+    p.add_argument("--output", metavar="FILE",
+                   help="the analysed frames: .jsonl (an object per frame) or .csv / .parquet "
+                        "(a row per face per frame), one file for one video or many")
     p.add_argument("--plot", metavar="OUT.png", help="plot of expressions over time")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (webcams, streams)")
     p.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
@@ -239,6 +238,11 @@ class Frame:
     ids: list[int]
     analysed: bool
 
+    def record(self, video: str) -> dict:
+        """This analysed frame as the result schema has it (ferkit.records)."""
+        size = None if self.rgb is None else (self.rgb.shape[1], self.rgb.shape[0])
+        return frame_record(video, self.number, self.time, self.faces, self.ids, size)
+
 
 def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
             max_frames: int | None = None, smooth: float = 0.0,
@@ -310,16 +314,6 @@ def frames(recognizer, source: str | Path | int, every: int = 1, smooth: float =
     return analysed()
 
 
-FRAME_COLUMNS = ["frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "confidence"]
-
-
-def frame_rows(frame: Frame, classes: list[str]) -> list[list]:
-    """The --output CSV rows of an analysed frame: one per face."""
-    return [[frame.number, f"{frame.time:.3f}", fid, *face.box, face.label,
-             f"{face.confidence:.4f}", *(f"{face.probs[c]:.4f}" for c in classes)]
-            for face, fid in zip(frame.faces, frame.ids, strict=True)]
-
-
 def check_reading(what: str, every: int, max_frames: int | None, smooth: float,
                   flag: str = "") -> None:
     """OpenCV is there (and quiet), and the frame options are sane; `flag`: "--" where they
@@ -359,14 +353,14 @@ def main(args: argparse.Namespace) -> int:
         return main_files(args)
     args.input = args.input[0] if args.input else None
     check_reading("`ferkit video`", args.every, args.max_frames, args.smooth, flag="--")
-    check_table_name(args.summary, "--summary")
+    check_output_name(args.output)
+    check_output_name(args.summary, "--summary")
     if args.annotate:
         require("`ferkit video --annotate`", "av")
     import cv2
-    for flag, path, suffixes in (("--output", args.output, (".csv",)),
-                                 ("--annotate", args.annotate, VIDEO_SUFFIXES)):
-        if path and Path(path).suffix.lower() not in suffixes:
-            raise FerkitError(f"{flag} {path}: use a file name ending in {', '.join(suffixes)}")
+    if args.annotate and Path(args.annotate).suffix.lower() not in VIDEO_SUFFIXES:
+        raise FerkitError(f"--annotate {args.annotate}: use a file name ending in "
+                          f"{', '.join(VIDEO_SUFFIXES)}")
     check_figure_name("--plot", args.plot)
     recognizer = load(args.model, tta=args.tta, detector=args.detector,
                       min_face=args.min_face)
@@ -383,24 +377,20 @@ def main(args: argparse.Namespace) -> int:
     frames = analysed = 0
     with ExitStack() as stack:
         stack.callback(cap.release)
-        rows = None
-        if args.output:
-            f = stack.enter_context(open(args.output, "w", newline=""))  # noqa: SIM115
-            rows = csv.writer(f)
-            rows.writerow([*FRAME_COLUMNS, *classes])
+        writer = stack.enter_context(get_writer(args.output, classes, video=True))
         sound = None if args.camera is not None or is_stream(args.input) else args.input
-        writer = (stack.enter_context(VideoWriter(args.annotate, fps, audio_from=sound))
-                  if args.annotate else None)
+        drawn = (stack.enter_context(VideoWriter(args.annotate, fps, audio_from=sound))
+                 if args.annotate else None)
         bar = stack.enter_context(tqdm(total=total, unit="frame", desc="video", file=sys.stderr,
                                        disable=not sys.stderr.isatty()))
         try:
             for frame in stack.enter_context(closing(analyse(
                     recognizer, cap, tracker, args.every, args.max_frames, args.smooth,
                     pixels=bool(args.annotate)))):
-                if rows and frame.analysed:
-                    rows.writerows(frame_rows(frame, classes))
-                if args.annotate:
-                    writer.write(drawn_frame(frame, classes))
+                if frame.analysed:
+                    writer.write(frame.record(name))
+                if drawn:
+                    drawn.write(drawn_frame(frame, classes))
                 frames = frame.number + 1
                 analysed += frame.analysed
                 bar.update(1)
@@ -420,11 +410,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def write_summary(path: str, summaries) -> None:
-    from .videos import SUMMARY_STRINGS, summary_columns
-
-    with Sink(path, summary_columns(summaries.classes), SUMMARY_STRINGS, "--summary") as sink:
+    with Writer(path, summary_columns(summaries.classes), flag="--summary") as writer:
         for row in summaries.rows():
-            sink.write(row)
+            writer.write(row)
     print(f"wrote {path}")
 
 
@@ -434,14 +422,7 @@ def main_files(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .annotate import annotated_name, write_index
-    from .videos import (
-        ROW_STRINGS,
-        VIDEO_FILES,
-        Summaries,
-        summary_line,
-        video_columns,
-        video_records,
-    )
+    from .videos import VIDEO_FILES, Summaries, summary_line, video_records
 
     if args.camera is not None or args.plot or args.max_frames:
         raise FerkitError("several videos write --output, --summary and --annotate FOLDER; "
@@ -454,8 +435,8 @@ def main_files(args: argparse.Namespace) -> int:
         if Path(args.annotate).suffix.lower() in VIDEO_SUFFIXES or Path(args.annotate).is_file():
             raise FerkitError(f"--annotate {args.annotate}: several videos are annotated into "
                               "a folder, one video each; give a folder")
-    check_table_name(args.output)
-    check_table_name(args.summary, "--summary")
+    check_output_name(args.output)
+    check_output_name(args.summary, "--summary")
     empty: list[str] = []
     # a video named twice (a file and its folder) is analysed once: the summary is per file
     paths = list(dict.fromkeys(str(p) for p in expand_inputs(args.input, VIDEO_FILES, empty,
@@ -477,17 +458,18 @@ def main_files(args: argparse.Namespace) -> int:
     taken: set[str] = set()
     annotated = {path: Path(args.annotate) / annotated_name(path, taken, ".mp4")
                  for path in paths} if args.annotate else {}
-    with Sink(args.output, video_columns(classes), ROW_STRINGS) as sink, \
+    with get_writer(args.output, classes, video=True) as writer, \
             tqdm(unit="frame", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         try:
             for i, path in enumerate(paths, 1):
                 bar.set_description(f"video {i}/{len(paths)}")
-                for record in video_records(recognizer, path, args.every, args.smooth,
-                                            bar.update, annotated.get(path)):
-                    sink.write(record)
+                records = video_records(recognizer, path, args.every, args.smooth,
+                                        bar.update, annotated.get(path))
+                for record in records:
+                    writer.write(record)
                     summaries.add(record)
-                    if record["error"] == "no face":
-                        faceless.append(path)
+                if not any(r["faces"] or r["error"] for r in records):
+                    faceless.append(path)
                 done = i
         except KeyboardInterrupt:  # the videos analysed so far are kept and summarised
             print(f"\nstopped during {paths[done]}: {done} of {len(paths)} video(s) written",
@@ -508,7 +490,7 @@ def main_files(args: argparse.Namespace) -> int:
     if args.annotate:
         faces = defaultdict(list)
         for row in summaries.rows():
-            faces[row["file"]].append(f"#{row['face_id']} mostly {row['dominant']}")
+            faces[row["video"]].append(f"#{row['face_id']} mostly {row['dominant']}")
         write_index(Path(args.annotate), tally, [
             (annotated[path].name, path, ", ".join(faces[path]) or "no face found")
             for path in paths[:done] if annotated[path].exists()], videos=True)

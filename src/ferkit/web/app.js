@@ -35,7 +35,7 @@ async function predict(body, type, minFace = null) {
 function color(label) { return COLORS[label] || "#455a64"; }
 
 function draw(image, result) {
-  const [w, h] = result.size;
+  const [w, h] = [result.width, result.height];
   view.width = w;
   view.height = h;
   if (image) {
