@@ -1,11 +1,18 @@
 """A bounded closed-loop load on `ferkit serve`, on 127.0.0.1 only.
 
     python bench/serve_load.py [--clients 4 8] [--seconds 20] [--image PHOTO] [--model fp32]
-    python bench/serve_load.py --page          # the webcam page in headless Chromium
+    python bench/serve_load.py --page [--transport ws http] [--camera-fps 30] [--image PHOTO]
 
 Starts the server (one process, as `ferkit serve` does), then N clients each send the image
 (a raw image/jpeg body) and wait for the answer, again and again for T seconds. Prints
 requests/s, p50/p99 latency, errors and the server's RSS before and after, as JSON lines.
+
+--page: the webcam page in headless Chromium, its fake camera showing PHOTO (default
+photos/astronaut.png) at --camera-fps, frames sent over each --transport (ws: /ws, one
+WebSocket; http: a POST /predict per frame). After 3 s of warm-up, over --seconds: frames
+labelled per second, camera frames per second, frames dropped (camera frames never sent:
+the page sends the newest frame once the last one's labels are drawn), and camera-to-label
+time per frame (from the frame's capture to its labels drawn: median and p95).
 """
 
 import argparse
@@ -82,46 +89,69 @@ def load(port: int, body: bytes, clients: int, seconds: float) -> dict:
                 p50_ms=pick(0.5) if latencies else None, p99_ms=pick(0.99) if latencies else None)
 
 
-def page(port: int, seconds: float) -> dict:
-    """First labelled frame and frames/s of the webcam page, fake camera = the image."""
+def page(port: int, seconds: float, image: Path, transport: str, camera_fps: int) -> dict:
+    """The webcam page's frame rate, dropped frames and camera-to-label time."""
     sys.path.insert(0, str(ROOT / "tests"))
     import tempfile
 
     from selenium.webdriver.common.by import By
     from test_serve_browser import chrome, write_y4m
 
+    query = "?transport=http" if transport == "http" else ""
     with tempfile.TemporaryDirectory() as tmp:
-        driver = chrome(write_y4m(ROOT / "photos" / "astronaut.png", Path(tmp) / "smile.y4m"))
+        clip = write_y4m(image, Path(tmp) / "camera.y4m", frames=camera_fps, fps=camera_fps)
+        driver = chrome(clip)
         try:
-            driver.get(f"http://127.0.0.1:{port}/")
+            driver.get(f"http://127.0.0.1:{port}/{query}")
             time.sleep(1)
             driver.find_element(By.ID, "camera").click()
+            time.sleep(3)  # warm-up: the socket, the first frames
+            before = driver.execute_script("return window.ferkitStats")
             time.sleep(seconds)
-            s = driver.execute_script("return window.ferkitStats")
+            after = driver.execute_script("return window.ferkitStats")
             if os.environ.get("SCREENSHOT"):
                 driver.save_screenshot(os.environ["SCREENSHOT"])
         finally:
             driver.quit()
-    first = s["firstLabelAt"] - s["cameraStartedAt"] if s["firstLabelAt"] else None
-    return dict(first_labelled_frame_s=round(first / 1e3, 2) if first else None,
-                frames=s["frames"], frames_per_s=round(s["frames"] / seconds, 1),
-                errors=s["errors"])
+    frames = after["frames"] - before["frames"]
+    camera = after["cameraFrames"] - before["cameraFrames"]
+    latencies = sorted(after["latencies"][before["frames"]:after["frames"]])
+    pick = lambda q: round(latencies[min(int(q * len(latencies)), len(latencies) - 1)], 1)  # noqa: E731
+    first = after["firstLabelAt"] - after["cameraStartedAt"] if after["firstLabelAt"] else None
+    return dict(transport=after["transport"], camera_fps=camera_fps,
+                first_labelled_frame_s=round(first / 1e3, 2) if first else None,
+                frames=frames, frames_per_s=round(frames / seconds, 1),
+                camera_frames_per_s=round(camera / seconds, 1),
+                dropped=camera - frames, dropped_share=round(1 - frames / camera, 3)
+                if camera else None,
+                camera_to_label_median_ms=pick(0.5) if latencies else None,
+                camera_to_label_p95_ms=pick(0.95) if latencies else None,
+                errors=after["errors"] - before["errors"])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, nargs="+", default=[4, 8])
     p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    p.add_argument("--image", type=Path,
+                   help=f"the photo sent (default {DEFAULT_IMAGE.name}; --page: the camera "
+                        "shows it, default photos/astronaut.png)")
     p.add_argument("--page", action="store_true", help="measure the webcam page instead")
+    p.add_argument("--transport", nargs="+", choices=["ws", "http"], default=["ws", "http"],
+                   help="--page: how the page sends its frames")
+    p.add_argument("--camera-fps", type=int, default=30, help="--page: the fake camera's rate")
     p.add_argument("--model", help="what the server serves (default: its default, int8)")
     args = p.parse_args()
     proc, port = start_server(*(["--model", args.model] if args.model else []))
     try:
         if args.page:
-            emit(test="webcam page", seconds=args.seconds, **page(port, args.seconds),
-                 device=device_name())
+            image = args.image or ROOT / "photos" / "astronaut.png"
+            for transport in args.transport:
+                emit(test="webcam page", image=image.name, seconds=args.seconds,
+                     **page(port, args.seconds, image, transport, args.camera_fps),
+                     device=device_name())
             return
+        args.image = args.image or DEFAULT_IMAGE
         body = args.image.read_bytes()
         load(port, body, 2, 2)  # warm-up
         for clients in args.clients:

@@ -256,6 +256,7 @@ class SlowRecognizer:
         self.backend, self.config, self.classes = real.backend, real.config, real.classes
         self.img_size, self.tta, self.temperature = real.img_size, real.tta, real.temperature
         self.detector, self.read, self.min_face = real.detector, real.read, real.min_face
+        self.min_side = real.min_side
 
     def predict(self, *args, **kw):
         self.gate.wait(30)
@@ -431,3 +432,43 @@ def test_an_oversized_upload_reaches_requests_as_the_413_json(live_server):
     r = requests.post(f"{live_server}/predict", data=chunks,
                       headers={"Content-Type": "image/jpeg"}, timeout=60)
     assert r.status_code == 413 and "20 MB limit" in r.json()["error"]
+
+
+def test_the_websocket_answers_each_frame_as_predict_does(client):
+    """/ws: the page's webcam route; each binary message a frame, each answer what /predict
+    answers for it (timing aside), in order; a text message or a bad frame gets its error
+    and the connection stays."""
+    frame = ASTRONAUT.read_bytes()
+    expected = upload(client, frame, "frame").json()
+    with client.websocket_connect("/ws") as ws:
+        for _ in range(3):
+            ws.send_bytes(frame)
+            answer = json.loads(ws.receive_text())
+            assert {**answer, "timing_ms": None} == {**expected, "timing_ms": None}
+        ws.send_text("hello")
+        assert json.loads(ws.receive_text())["status"] == 415
+        ws.send_bytes(b"not an image")
+        bad = json.loads(ws.receive_text())
+        assert bad["status"] == 415 and "not an image" in bad["error"] and bad["faces"] == []
+        ws.send_bytes(frame)
+        assert json.loads(ws.receive_text())["faces"][0]["label"] == "happy"
+    with client.websocket_connect("/ws?detect=false") as ws:
+        ws.send_bytes(frame)
+        assert json.loads(ws.receive_text())["faces"][0]["box"] == [0, 0, 512, 512]
+
+
+def test_the_websocket_needs_the_token_when_one_is_set(recognizer):
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from ferkit.serve import create_app
+
+    client = TestClient(create_app(recognizer, token="abc"))
+    for query in ("", "?token=wrong"):
+        with pytest.raises(WebSocketDisconnect) as closed, \
+                client.websocket_connect(f"/ws{query}") as ws:
+            ws.receive_text()
+        assert closed.value.code == 1008
+    with client.websocket_connect("/ws?token=abc") as ws:
+        ws.send_bytes(ASTRONAUT.read_bytes())
+        assert json.loads(ws.receive_text())["faces"][0]["label"] == "happy"

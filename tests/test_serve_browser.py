@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, start_server
+from conftest import PHOTOS, ROOT, requires_photos, start_server
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
@@ -25,8 +25,9 @@ ASTRONAUT = ROOT / "photos" / "astronaut.png"
 ELSEWHERE = "ferkit.test"
 
 
-def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
-    """A raw YUV 4:2:0 clip (the y4m format Chromium's fake camera plays) of one photo."""
+def write_y4m(image: Path, out: Path, frames: int = 10, fps: int = 10) -> Path:
+    """A raw YUV 4:2:0 clip (the y4m format Chromium's fake camera plays, at `fps`) of one
+    photo."""
     rgb = np.asarray(Image.open(image).convert("RGB"), np.float32)
     h, w = (s - s % 2 for s in rgb.shape[:2])
     r, g, b = (rgb[:h, :w, i] for i in range(3))
@@ -37,7 +38,7 @@ def write_y4m(image: Path, out: Path, frames: int = 10) -> Path:
     planes = b"".join(np.clip(p + 0.5, 0, 255).astype(np.uint8).tobytes()
                       for p in (y, sub(u), sub(v)))
     with open(out, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             f.write(b"FRAME\n" + planes)
     return out
@@ -126,13 +127,15 @@ def test_the_webcam_shows_happy_for_a_smiling_face(server, browser, tmp_path):
     assert all(labels == ["happy"] for labels in stats["labels"]), stats["labels"]
     # shown as a mirror: her face, left of the photo's centre, is right of the view's
     assert all(0.5 < centres[0] < 0.7 for centres in stats["centres"]), stats["centres"]
-    # the rate counts since the webcam started (a frame every 200 ms), not over 5 s at once
+    # the rate counts since the webcam started, not over the last 2 s at once
     rate = re.search(r"([\d.]+) frames/s", browser.find_element(By.ID, "status").text)
     assert float(rate.group(1)) >= 1.5, rate.string
+    assert "ms camera to label" in rate.string
     assert face_labels(browser)[0].startswith("Face 1: HAPPY")
-    assert stats["errors"] == 0
+    assert stats["errors"] == 0 and stats["transport"] == "ws"
+    assert len(stats["latencies"]) == stats["frames"] and min(stats["latencies"]) > 0
     chart = browser.execute_script(
-        "const c = document.getElementById('chart');"
+        "const c = document.querySelector('#charts canvas');"
         "return [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]"
         ".filter((v, i) => i % 4 === 3 && v > 0).length")
     assert chart > 100  # lines have been drawn
@@ -146,10 +149,12 @@ const face = (happy, x) => ({ box: [x, 0, x + 100, 100], label: happy > 0.5 ? "h
                               confidence: Math.max(happy, 1 - happy),
                               probs: { happy, neutral: 1 - happy } });
 const labels = [];
-// 5 frames/s: an unsure face, happy every third frame, beside a sure one
+// an unsure face, happy every third frame, beside a sure one; a frame every `gap` ms
+const [gap, start] = arguments;
 for (let i = 0; i < 15; i++) {
   const result = { faces: [face(i % 3 === 2 ? 0.6 : 0.35, 0), face(0.9, 300)] };
-  labels.push(window.ferkitSmooth(result, i * 200).faces.map((f) => f.label));
+  labels.push(window.ferkitSmooth(result, start + i * gap).faces
+              .map((f) => [f.label, f.id]));
 }
 return labels;
 """
@@ -160,12 +165,17 @@ def test_steady_labels_average_each_webcam_face_over_time(server, browser):
 
     browser.get(server)
     wait(browser, "document.getElementById('legend').children.length === 7")
-    steady = browser.execute_script(STEADY_SCRIPT)
-    assert [labels[0] for labels in steady] == ["neutral"] * 15, steady
-    assert [labels[1] for labels in steady] == ["happy"] * 15  # its neighbour's stay its own
+    for start, gap in ((1e6, 200), (2e6, 40)):  # 5 and 25 frames/s: steady at either rate
+        steady = browser.execute_script(STEADY_SCRIPT, gap, start)
+        assert [labels[0][0] for labels in steady] == ["neutral"] * 15, (gap, steady)
+        # its neighbour's stay its own; each face keeps its id from frame to frame
+        assert [labels[1][0] for labels in steady] == ["happy"] * 15
+        assert len({labels[0][1] for labels in steady}) == 1
+        assert len({labels[1][1] for labels in steady}) == 1
+        assert steady[0][0][1] != steady[0][1][1]
     browser.find_element(By.ID, "steady").click()  # off: each frame on its own
-    raw = browser.execute_script(STEADY_SCRIPT)
-    assert [labels[0] for labels in raw].count("happy") == 5, raw
+    raw = browser.execute_script(STEADY_SCRIPT, 200, 3e6)
+    assert [labels[0][0] for labels in raw].count("happy") == 5, raw
 
 
 def test_the_api_docs_render_offline(server, browser):
@@ -355,12 +365,17 @@ def test_the_webcam_session_is_saved_as_csv(server, browser, tmp_path):
         time.sleep(0.1)
     [saved] = tmp_path.glob("ferkit-*.csv")
     rows = list(csv.DictReader(saved.read_text().splitlines()))
-    assert list(rows[0])[:10] == ["frame", "time_s", "time", "face", "x0", "y0", "x1", "y1",
-                                  "label", "confidence"]
+    from ferkit.records import video_columns
+
+    # the rows `ferkit video --output x.csv` writes
+    assert list(rows[0]) == video_columns(["angry", "disgust", "fear", "happy", "neutral",
+                                           "sad", "surprise"])
     assert len(rows) == frames and {row["label"] for row in rows} == {"happy"}
+    assert {(row["video"], row["face"], row["face_id"]) for row in rows} == {("webcam", "1",
+                                                                              "1")}
     times = [float(row["time_s"]) for row in rows]
-    assert times[0] == 0 and times == sorted(times) and times[-1] > 0.2  # 200 ms per frame
-    probs = [sum(float(row[c]) for c in list(row)[10:]) for row in rows]
+    assert times[0] == 0 and times == sorted(times) and times[-1] > 0
+    probs = [sum(float(row[c]) for c in list(row)[15:22]) for row in rows]
     assert all(abs(p - 1) < 0.01 for p in probs)
 
 
@@ -374,10 +389,42 @@ def test_a_photo_dropped_while_the_webcam_runs_stops_it_and_stays(server, browse
     browser.find_element(By.ID, "file").send_keys(str(ASTRONAUT.resolve()))
     wait(browser, "document.getElementById('status').textContent.includes('astronaut.png: 1')")
     frames = browser.execute_script("return window.ferkitStats.frames")
-    time.sleep(1)  # five webcam frames' worth: none comes
+    time.sleep(1)  # a second of webcam frames: none comes
     assert browser.execute_script("return window.ferkitStats.frames") == frames
     assert "astronaut.png: 1" in browser.find_element(By.ID, "status").text
     assert "Start the webcam" in browser.find_element(By.ID, "camera").text
+
+
+@requires_photos
+def test_the_webcam_runs_at_camera_speed_with_a_chart_per_face(server, tmp_path):
+    """The group photo (five faces) as a 30 frames/s camera: labels come faster than the old
+    fixed 5 frames/s, each face keeps its id and has its own chart; over plain HTTP too."""
+    from selenium.webdriver.common.by import By
+
+    clip = write_y4m(PHOTOS / "multi_face.jpg", tmp_path / "group.y4m", frames=30, fps=30)
+    driver = chrome(clip)
+    try:
+        for transport in ("ws", "http"):
+            driver.get(server + ("?transport=http" if transport == "http" else ""))
+            wait(driver, "document.getElementById('legend').children.length === 7")
+            driver.find_element(By.ID, "camera").click()
+            wait(driver, "window.ferkitStats.frames >= 3")
+            start = driver.execute_script("return [window.ferkitStats.frames, performance.now()]")
+            time.sleep(3)
+            stats = driver.execute_script("return window.ferkitStats")
+            now = driver.execute_script("return performance.now()")
+            rate = (stats["frames"] - start[0]) / ((now - start[1]) / 1000)
+            assert rate > 5, (transport, rate)  # the old page: one frame every 200 ms
+            assert stats["transport"] == transport and stats["errors"] == 0
+            assert all(len(labels) == 5 for labels in stats["labels"][-5:]), stats["labels"]
+            charts = driver.execute_script(
+                "return [...document.querySelectorAll('#charts figcaption')]"
+                ".map(e => e.textContent)")
+            assert charts == [f"Face #{i}" for i in range(1, 6)], charts  # the same 5 faces
+            assert stats["cameraFrames"] >= stats["frames"]
+            driver.find_element(By.ID, "camera").click()
+    finally:
+        driver.quit()
 
 
 PHONE = {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": True},

@@ -205,7 +205,7 @@ class Recognizer:
         """Decode an image file or its bytes for predict(). A big JPEG is decoded at 1/2-1/8
         scale when faces are detected at their default smallest size (a share of the image):
         the smallest face looked for stays >= 1.5x the classifier's input."""
-        min_side = self._min_side() if detect else None
+        min_side = self.min_side() if detect else None
         if isinstance(source, bytes):
             return image_from_bytes(source, name, min_side)
         return open_image(source, min_side)
@@ -218,7 +218,7 @@ class Recognizer:
             return self.read(*file)
         return image
 
-    def _min_side(self) -> int | None:
+    def min_side(self) -> int | None:
         """The shorter side a picture can be reduced to before its faces are looked for
         (None: not at all, the smallest face was given in pixels)."""
         if getattr(self.detector, "min_face", 0) is None:
@@ -236,7 +236,7 @@ class Recognizer:
             h, w = gray.shape
             return [(0, 0, w, h)], [None], [gray], (w, h)
         image = self._decoded(image)
-        if reduce and isinstance(image, Image.Image) and (min_side := self._min_side()):
+        if reduce and isinstance(image, Image.Image) and (min_side := self.min_side()):
             image = reduced(image, min_side)
         rgb = to_rgb(image, bgr=bgr)
         h, w = rgb.shape[:2]

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -44,6 +44,7 @@ from .images import CorruptImage, ImageTooLarge, NotAnImage, full_size
 from .parallel import available_cores
 from .predict import MODEL_HELP, add_detector_args
 from .recognizer import BUNDLED, Recognizer, Result, load
+from .records import to_json
 from .saliency import explain, explanation_figure
 
 WEB = Path(__file__).parent / "web"
@@ -142,11 +143,12 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
             in_flight -= 1
 
     def check_token(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not token_ok(request.headers.get("authorization", "")):
             raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    def token_ok(authorization: str) -> bool:
+        return token is None or secrets.compare_digest(authorization.encode(),
+                                                       f"Bearer {token}".encode())
 
     variants: dict[float, Recognizer] = {}  # per request min_face -> its recogniser
     variants_lock = threading.Lock()
@@ -258,6 +260,42 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         items = await read_images(request, limits, many=True)
         return {"results": await compute(predict_many, items, detect, tta, min_face)}
 
+    @app.websocket("/ws")
+    async def live(ws: WebSocket, detect: bool = True, min_face: float | None = None,
+                   token: str = ""):
+        """Webcam frames, one after another on one connection: each binary message an image
+        (a JPEG frame), each answer the JSON /predict gives for it, or {"error", "status"}.
+        What the page sends its webcam through (a browser cannot give a WebSocket an
+        Authorization header: the token comes as ?token=)."""
+        if not token_ok(f"Bearer {token}" if token else ""):
+            await ws.close(code=1008, reason="missing or wrong token")
+            return
+        await ws.accept()
+        try:
+            check_min_face(min_face)
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                answer = await live_answer(message.get("bytes"), detect, min_face)
+                await ws.send_text(to_json(answer))
+        except ApiError as e:
+            await ws.close(code=1008, reason=e.message)
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the page closed (RuntimeError: it closed while we answered)
+
+    async def live_answer(data: bytes | None, detect: bool, min_face: float | None) -> dict:
+        if data is None:
+            return {"error": "send each frame as a binary message (a JPEG)", "status": 415}
+        if len(data) > limits.max_bytes:
+            return {"error": too_large_message(limits), "status": 413}
+        try:
+            return await compute(predict_bytes, data, "frame", detect, None, min_face)
+        except ApiError as e:
+            return {"error": e.message, "status": e.status}
+        except FerkitError as e:
+            return {**Result("frame", error=str(e)).to_dict(), "status": status_of(e)}
+
     def explain_bytes(data: bytes, name: str, detect: bool, min_face: float | None,
                       top: int) -> bytes:
         rec = recogniser_for(min_face) if detect else recognizer
@@ -329,9 +367,11 @@ async def drain(receive, limit: int = DRAIN_MAX_BYTES) -> None:
 
 
 def too_large(limits: Limits) -> JSONResponse:
-    mb = limits.max_bytes / 1024 / 1024
-    return JSONResponse({"error": f"the request is larger than the {mb:g} MB limit"},
-                        status_code=413)
+    return JSONResponse({"error": too_large_message(limits)}, status_code=413)
+
+
+def too_large_message(limits: Limits) -> str:
+    return f"the request is larger than the {limits.max_bytes / 1024 / 1024:g} MB limit"
 
 
 async def read_images(request: Request, limits: Limits, many: bool) -> list[tuple[bytes, str]]:
@@ -367,8 +407,7 @@ async def read_images(request: Request, limits: Limits, many: bool) -> list[tupl
                     read += len(rest)
                     if read > limits.max_bytes + DRAIN_MAX_BYTES:
                         break
-                raise ApiError(413, f"the request is larger than the "
-                                    f"{limits.max_bytes / 1024 / 1024:g} MB limit")
+                raise ApiError(413, too_large_message(limits))
         return [(bytes(body), request.headers.get("x-filename", "upload"))]
     raise ApiError(415, f"send an image as multipart/form-data or an image/* body, not "
                         f"{kind or 'no content type'}")
@@ -391,6 +430,9 @@ def describe(recognizer: Recognizer) -> dict:
         "detector": type(recognizer.detector).__name__.lower(),  # as --detector names it
         # the smallest face looked for: pixels, or null for the default share of each picture
         "min_face": recognizer.min_face,
+        # the shorter side a picture can be reduced to before it is sent (the server would
+        # reduce it so): the page's webcam frames are sent at this size
+        "frame_side": recognizer.min_side(),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "accuracy": bundled[1] if bundled else recognizer.config.get("metrics"),
         "ferkit_version": __version__,
@@ -422,7 +464,7 @@ def main(args: argparse.Namespace) -> int:
           f"{args.workers} worker(s), model {app.state.model_info['model']}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 access_log=args.access_log, ssl_certfile=args.ssl_certfile,
-                ssl_keyfile=args.ssl_keyfile)
+                ssl_keyfile=args.ssl_keyfile, ws_max_size=limits.max_bytes + 1024)
     return 0
 
 

@@ -1,22 +1,27 @@
-// ferkit's page: a photo or the webcam -> POST /predict -> boxes, bars and a one-minute chart;
-// for a photo or a frame, POST /explain shows where each expression was read from.
+// ferkit's page: a photo -> POST /predict, the webcam frame after frame -> /ws -> boxes, bars and a
+// chart per face; for a photo or a frame, POST /explain shows where each expression was read from.
 // Plain JS, no build step, nothing from outside the server.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const COLORS = { angry: "#e53935", contempt: "#6d4c41", disgust: "#43a047", fear: "#8e24aa",
                  happy: "#f9a825", neutral: "#78909c", sad: "#1e88e5", surprise: "#fb8c00" };
-const FRAME_MS = 200;       // webcam: a frame every 200 ms at most ...
-const WINDOW_MS = 60_000;   // ... and the chart shows the last minute
+const WINDOW_MS = 60_000;   // the charts show the last minute
+const MAX_CHARTS = 8;       // ... of the (at most 8) faces seen most recently
 const SMOOTH_S = 0.5;       // webcam faces: probabilities averaged over ~0.5 s ("steady")
 const SMALL_FACE_PX = 40;   // "Look for smaller faces": faces down to 40 px (as --min-face 40)
+const RATE_WINDOW_MS = 2000;  // the frame rate shown: over the last 2 s
 const view = $("view"), ctx = view.getContext("2d");
-const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], busy: false,
-                live: null, timer: null, history: [], tracks: [], lastFile: null,
+// ?transport=http sends each frame as its own POST /predict instead of over /ws
+const TRANSPORT = new URLSearchParams(location.search).get("transport") === "http" ? "http" : "ws";
+const state = { token: localStorage.getItem("ferkitToken") || "", classes: [], live: null,
+                history: new Map(), tracks: [], nextId: 1, frameSide: null, lastFile: null,
                 explainable: null, explaining: false };
-// read by the browser test and by bench/serve_load.py --page
-const stats = (window.ferkitStats = { frames: 0, cameraStartedAt: null, firstLabelAt: null,
-                                      labels: [], centres: [], errors: 0 });
+// read by the browser test and by bench/serve_load.py --page: analysed frames, the camera's
+// frames, camera-to-label times (ms), labels and face centres per analysed frame
+const stats = (window.ferkitStats = { frames: 0, cameraFrames: 0, cameraStartedAt: null,
+                                      firstLabelAt: null, latencies: [], labels: [],
+                                      centres: [], errors: 0, transport: null });
 
 function headers(extra = {}) {
   return state.token ? { ...extra, Authorization: `Bearer ${state.token}` } : extra;
@@ -92,37 +97,50 @@ function showFaces(result) {
   });
 }
 
-function remember(result) {
-  const now = performance.now();
-  if (result.faces.length) state.history.push({ t: now, probs: result.faces[0].probs });
-  while (state.history.length && now - state.history[0].t > WINDOW_MS) state.history.shift();
-  drawChart(now);
-  if (state.live) record(result);
+// Each face's probabilities over the last minute, one chart per face (its track id)
+function remember(result, now = performance.now()) {
+  for (const face of result.faces) {
+    if (!state.history.has(face.id)) state.history.set(face.id, []);
+    state.history.get(face.id).push({ t: now, probs: face.probs });
+  }
+  for (const [id, points] of state.history) {
+    while (points.length && now - points[0].t > WINDOW_MS) points.shift();
+    if (!points.length) state.history.delete(id);
+  }
+  drawCharts(now);
+  if (state.live) record(result, now);
 }
 
 // Every analysed webcam or video frame since the page opened (up to LOG_FRAMES), for "Save
-// as CSV": the columns of `ferkit video --output`, the time as the browser's clock too
-const LOG_FRAMES = 30 * 60 * 5;  // 30 minutes at 5 frames/s
+// as CSV": the rows `ferkit video --output x.csv` writes (README: Results)
+const LOG_FRAMES = 30 * 60 * 25;  // 30 minutes at 25 frames/s
 const log = { started: null, frames: [] };
 
-function record(result) {
-  const now = Date.now();
+function record(result, now) {
   log.started ??= now;
-  log.frames.push({ at: now, faces: result.faces.map((f) => ({ box: f.box, probs: f.probs })) });
+  log.frames.push({ at: now, width: result.width, height: result.height,
+                    faces: result.faces.map((f) => ({ id: f.id, box: f.box, probs: f.probs,
+                                                      score: f.detection_score })) });
   if (log.frames.length > LOG_FRAMES) log.frames.shift();
   $("save").hidden = false;
 }
 
 function csvText() {
-  const header = ["frame", "time_s", "time", "face", "x0", "y0", "x1", "y1", "label",
-                  "confidence", ...state.classes];
+  const header = ["schema_version", "video", "frame", "time_s", "width", "height", "faces",
+                  "face", "face_id", "x0", "y0", "x1", "y1", "label", "confidence",
+                  ...state.classes, "detection_score", "error"];
   const rows = [header.join(",")];
-  log.frames.forEach((frame, n) => frame.faces.forEach((face, i) => {
-    const label = Object.keys(face.probs).reduce((a, b) => (face.probs[b] > face.probs[a] ? b : a));
-    rows.push([n, ((frame.at - log.started) / 1000).toFixed(3), new Date(frame.at).toISOString(),
-               i + 1, ...face.box, label, face.probs[label].toFixed(4),
-               ...state.classes.map((c) => (face.probs[c] ?? 0).toFixed(4))].join(","));
-  }));
+  const source = state.live ? state.live.kind : "webcam";
+  log.frames.forEach((frame, n) => {
+    const head = [1, source, n, ((frame.at - log.started) / 1000).toFixed(3), frame.width,
+                  frame.height, frame.faces.length];
+    if (!frame.faces.length) rows.push([...head, ...Array(header.length - head.length).fill("")]);
+    frame.faces.forEach((face, i) => {
+      const label = Object.keys(face.probs).reduce((a, b) => (face.probs[b] > face.probs[a] ? b : a));
+      rows.push([...head, i + 1, face.id, ...face.box, label, face.probs[label],
+                 ...state.classes.map((c) => face.probs[c] ?? 0), face.score ?? "", ""]);
+    });
+  });
   return rows.join("\n") + "\n";
 }
 window.ferkitCsv = csvText;  // for the browser test
@@ -130,15 +148,38 @@ window.ferkitCsv = csvText;  // for the browser test
 function saveCsv() {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob([csvText()], { type: "text/csv" }));
-  a.download = `ferkit-${new Date(log.started).toISOString().slice(0, 19).replace(/:/g, "-")}.csv`;
+  const started = Date.now() - (performance.now() - log.started);
+  a.download = `ferkit-${new Date(started).toISOString().slice(0, 19).replace(/:/g, "-")}.csv`;
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-function drawChart(now) {
-  const c = $("chart"), g = c.getContext("2d"), w = c.width, h = c.height;
+// A chart per face seen in the last minute (the MAX_CHARTS newest), a line per expression;
+// a face's chart goes when it has not been seen for a minute
+function drawCharts(now) {
+  const box = $("charts");
+  const ids = [...state.history.keys()].sort((a, b) => a - b).slice(-MAX_CHARTS);
+  for (const figure of [...box.children]) {
+    if (!ids.includes(Number(figure.dataset.id))) figure.remove();
+  }
+  ids.forEach((id, n) => {
+    let figure = box.querySelector(`figure[data-id="${id}"]`);
+    if (!figure) {
+      figure = document.createElement("figure");
+      figure.dataset.id = id;
+      figure.innerHTML = `<figcaption></figcaption><canvas width="360" height="110"></canvas>`;
+      figure.firstChild.textContent = `Face #${id}`;
+      box.append(figure);
+    }
+    if (box.children[n] !== figure) box.insertBefore(figure, box.children[n]);
+    drawChart(figure.querySelector("canvas"), state.history.get(id), now);
+  });
+}
+
+function drawChart(c, points, now) {
+  const g = c.getContext("2d"), w = c.width, h = c.height;
   g.clearRect(0, 0, w, h);
   g.strokeStyle = "#e3e6ee";
   g.lineWidth = 1;
@@ -155,10 +196,11 @@ function drawChart(now) {
     g.strokeStyle = color(name);
     g.lineWidth = 2;
     g.beginPath();
-    state.history.forEach((s, i) => {
+    points.forEach((s, i) => {
       const y = h - (s.probs[name] || 0) * (h - 4) - 2;
       i ? g.lineTo(x(s.t), y) : g.moveTo(x(s.t), y);
     });
+    if (points.length === 1) g.arc(x(points[0].t), h - (points[0].probs[name] || 0) * (h - 4) - 2, 1.5, 0, 7);
     g.stroke();
   }
 }
@@ -170,27 +212,35 @@ function iou(a, b) {
   return union > 0 ? (ix * iy) / union : 0;
 }
 
-// A webcam frame's faces, each matched to the previous frame's face it overlaps most (IoU
-// >= 0.3), their probabilities averaged over ~SMOOTH_S seconds (older frames weigh
-// exp(-age / SMOOTH_S)), as `ferkit video --smooth` does: an unsure face does not flicker
-// between two labels. `t`: the frame's time in ms.
+// A webcam frame's faces, each matched to the face of the frames before it that it overlaps
+// most (IoU >= 0.3; a face unseen for over a second is gone), so that it keeps its id (#N)
+// and its chart; their probabilities averaged over ~SMOOTH_S seconds, whatever the frame rate
+// (older frames weigh exp(-age / SMOOTH_S)), as `ferkit video --smooth` does: an unsure face
+// does not flicker between two labels. `t`: the frame's time in ms.
 function smooth(result, t) {
-  const previous = state.tracks, taken = new Set(), steady = $("steady").checked;
-  state.tracks = result.faces.map((face) => {
+  const previous = state.tracks.filter((p) => p.t <= t && t - p.t <= 1000), taken = new Set();
+  const steady = $("steady").checked;
+  const matched = result.faces.map((face) => {
     let match = -1, best = 0.3;
     previous.forEach((p, i) => {
       const overlap = iou(face.box, p.box);
       if (!taken.has(i) && overlap >= best) [match, best] = [i, overlap];
     });
-    if (match < 0 || !steady) return { box: face.box, probs: face.probs, t };
+    if (match < 0) return { id: state.nextId++, box: face.box, probs: face.probs, t };
     taken.add(match);
-    const old = previous[match], keep = Math.exp(-(t - old.t) / 1000 / SMOOTH_S);
+    const old = previous[match];
+    face.id = old.id;
+    if (!steady) return { id: old.id, box: face.box, probs: face.probs, t };
+    const keep = Math.exp(-(t - old.t) / 1000 / SMOOTH_S);
     const probs = Object.fromEntries(Object.entries(face.probs).map(
       ([name, p]) => [name, keep * old.probs[name] + (1 - keep) * p]));
     const label = Object.keys(probs).reduce((a, b) => (probs[b] > probs[a] ? b : a));
     Object.assign(face, { probs, label, confidence: probs[label] });
-    return { box: face.box, probs, t };
+    return { id: old.id, box: face.box, probs, t };
   });
+  result.faces.forEach((face, i) => { face.id = matched[i].id; });
+  // faces not seen in this frame stay matchable for a moment (a blink of the detector)
+  state.tracks = [...matched, ...previous.filter((_, i) => !taken.has(i))];
   return result;
 }
 window.ferkitSmooth = smooth;  // for the browser test
@@ -217,6 +267,9 @@ async function analyseFile(file, minFace = null) {
     // the server reads formats some browsers cannot show (HEIC in Chrome): boxes on grey then
     const [result, image] = await Promise.all([predict(form, null, minFace),
                                                createImageBitmap(file).catch(() => null)]);
+    state.history.clear();  // the charts: this photo's faces
+    state.tracks = [];
+    smooth(result, performance.now());  // each face its number
     draw(image, result);
     showFaces(result);
     remember(result);
@@ -272,72 +325,163 @@ async function explainFile(file, minFace) {
   }
 }
 
+// A frame of the video as a JPEG, its shorter side at most the size the server reduces
+// pictures to before looking for faces (/model's frame_side): fewer bytes, the same faces
 async function grabFrame(video, canvas, mirror) {
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
+  const scale = Math.min(1, (state.frameSide || Infinity) /
+                            Math.min(video.videoWidth, video.videoHeight));
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
   const c = canvas.getContext("2d");
-  c.setTransform(mirror ? -1 : 1, 0, 0, 1, mirror ? canvas.width : 0, 0);
+  c.setTransform(mirror ? -scale : scale, 0, 0, scale, mirror ? canvas.width : 0, 0);
   c.drawImage(video, 0, 0);
   c.setTransform(1, 0, 0, 1, 0, 0);
   return new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
 }
 
-async function tick(video, canvas) {
-  if (state.busy || !video.videoWidth) return;  // never more than one request in flight
-  state.busy = true;
-  const started = performance.now();
-  try {
-    const blob = await grabFrame(video, canvas, state.live.kind === "webcam");
-    const result = smooth(await predict(blob, "image/jpeg"), started);
-    if (!state.live) return;  // stopped while this frame was out
-    if (result.faces.length) {
-      const frame = new File([blob], `${state.live.kind} frame.jpg`, { type: "image/jpeg" });
-      state.explainable = { file: frame, minFace: null };
-      if (!state.explaining) $("why").hidden = false;
-    }
-    draw(canvas, result);
-    showFaces(result);
-    remember(result);
-    stats.frames += 1;
-    stats.labels.push(result.faces.map((f) => f.label));
-    // each face's centre across the frame (0: left edge, 1: right edge), as shown
-    stats.centres.push(result.faces.map((f) => (f.box[0] + f.box[2]) / 2 / canvas.width));
-    if (result.faces.length && stats.firstLabelAt === null) stats.firstLabelAt = performance.now();
-    // over the last 5 s, or since the source started when that is more recent
-    const span = Math.min(5000, Math.max(1000, performance.now() - stats.cameraStartedAt));
-    const recent = state.history.filter((s) => performance.now() - s.t < span).length;
-    status(`${state.live.kind}: ${result.faces.length} face(s), ` +
-           `${Math.round(performance.now() - started)}` +
-           ` ms per frame, ${(recent / (span / 1000)).toFixed(1)} frames/s with a face`);
-  } catch (e) {
-    fail(e);
-  } finally {
-    state.busy = false;
+// The newest camera (or video) frame not sent yet: at once when the camera has shown one
+// since the last was taken, else when it shows the next; resolves with when it was captured,
+// in performance.now() time. The rate control, when set, spaces the frames out.
+function nextFrame(live) {
+  const wait = live.minGapMs - (performance.now() - live.lastSent);
+  return new Promise((resolve) => {
+    const take = () => {
+      if (live.shown.n > live.taken) {
+        live.taken = live.shown.n;
+        resolve(live.shown.at);
+      } else if (live.counting) {
+        live.waiting = take;  // called by countCameraFrames on the next frame
+      } else {
+        requestAnimationFrame((now) => resolve(now));  // no frame callbacks: the screen's
+      }
+    };
+    wait > 0 ? setTimeout(take, wait) : take();
+  });
+}
+
+// One frame through the server and onto the page. Frames go one after another: the next is
+// taken when this one's labels are drawn, so the page runs as fast as camera and server
+// allow and never queues frames the server has not asked for.
+async function analyseFrame(live, captured) {
+  live.lastSent = performance.now();
+  const blob = await grabFrame(live.video, live.canvas, live.kind === "webcam");
+  const result = smooth(await live.send(blob), captured);
+  if (state.live !== live) return;  // stopped while this frame was out
+  if (result.faces.length) {
+    const frame = new File([blob], `${live.kind} frame.jpg`, { type: "image/jpeg" });
+    state.explainable = { file: frame, minFace: null };
+    if (!state.explaining) $("why").hidden = false;
   }
+  draw(live.canvas, result);
+  showFaces(result);
+  remember(result);
+  const now = performance.now();
+  stats.frames += 1;
+  stats.latencies.push(now - captured);
+  stats.labels.push(result.faces.map((f) => f.label));
+  // each face's centre across the frame (0: left edge, 1: right edge), as shown
+  stats.centres.push(result.faces.map((f) => (f.box[0] + f.box[2]) / 2 / live.canvas.width));
+  if (result.faces.length && stats.firstLabelAt === null) stats.firstLabelAt = now;
+  live.done.push(now);
+  while (live.done.length && now - live.done[0] > RATE_WINDOW_MS) live.done.shift();
+  const span = Math.min(RATE_WINDOW_MS, Math.max(500, now - stats.cameraStartedAt));
+  status(`${live.kind}: ${result.faces.length} face(s), ${Math.round(now - captured)} ms ` +
+         `camera to label, ${(live.done.length / (span / 1000)).toFixed(1)} frames/s` +
+         (live.transport === "ws" ? "" : " (HTTP)"));
+}
+
+async function runLive(live) {
+  while (state.live === live) {
+    const captured = await nextFrame(live);
+    if (state.live !== live) break;
+    try {
+      await analyseFrame(live, captured);
+    } catch (e) {
+      fail(e);
+      await new Promise((wait) => setTimeout(wait, 500));  // the server is down or busy
+    }
+  }
+}
+
+// Frames to the server over one WebSocket (/ws), answers in order; null when it cannot open
+function openSocket() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const query = `detect=${$("detect").checked}` +
+                (state.token ? `&token=${encodeURIComponent(state.token)}` : "");
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
+  ws.binaryType = "arraybuffer";
+  let waiting = null;
+  ws.onmessage = (e) => {
+    const answer = JSON.parse(e.data);
+    const settle = waiting;
+    waiting = null;
+    if (!settle) return;
+    answer.error && !answer.faces ? settle.reject(new Error(answer.error)) : settle.resolve(answer);
+  };
+  ws.onclose = (e) => {
+    if (waiting) waiting.reject(new Error(`the connection closed (${e.reason || e.code})`));
+    waiting = null;
+  };
+  const send = (blob) => new Promise((resolve, reject) => {
+    if (ws.readyState !== WebSocket.OPEN) {
+      reject(new Error("the connection to the server closed"));
+      return;
+    }
+    waiting = { resolve, reject };
+    ws.send(blob);
+  });
+  return new Promise((resolve) => {
+    ws.onopen = () => resolve({ send, close: () => ws.close() });
+    ws.onerror = () => resolve(null);
+  });
 }
 
 function stopLive(message) {
   if (!state.live) return;
-  clearInterval(state.timer);
   state.live.stop();
+  state.live.close?.();
   state.live = null;
   $("camera").textContent = "Start the webcam";
   $("camera").classList.remove("on");
   if (message) status(message);
 }
 
-// the webcam, or a video file played here: a frame every FRAME_MS through the same path
-function startLive(kind, video, stop) {
+// Every frame the camera (or video) shows: counted, and the newest kept for nextFrame
+function countCameraFrames(live) {
+  live.counting = "requestVideoFrameCallback" in live.video;
+  if (!live.counting) return;
+  const count = (now, meta) => {
+    if (state.live !== live) return;
+    stats.cameraFrames += 1;
+    live.shown = { n: live.shown.n + 1, at: meta.captureTime || meta.presentationTime || now };
+    const waiting = live.waiting;
+    live.waiting = null;
+    if (waiting) waiting();
+    live.video.requestVideoFrameCallback(count);
+  };
+  live.video.requestVideoFrameCallback(count);
+}
+
+// the webcam, or a video file played here: frame after frame through the same path
+async function startLive(kind, video, stop) {
   hideWhy();
   state.explainable = null;
-  state.live = { kind, stop };
   state.tracks = [];
+  const rate = Number($("rate").value);
+  const live = { kind, stop, video, canvas: document.createElement("canvas"), lastSent: 0,
+                 minGapMs: rate ? 1000 / rate : 0, done: [], transport: "http",
+                 shown: { n: 0, at: 0 }, taken: 0, waiting: null, counting: false,
+                 send: (blob) => predict(blob, "image/jpeg") };
+  state.live = live;
   stats.cameraStartedAt = performance.now();
   $("camera").textContent = `Stop the ${kind}`;
   $("camera").classList.add("on");
-  const canvas = document.createElement("canvas");
-  state.timer = setInterval(() => tick(video, canvas), FRAME_MS);
-  tick(video, canvas);
+  const socket = TRANSPORT === "ws" ? await openSocket() : null;
+  if (socket) Object.assign(live, { transport: "ws", send: socket.send, close: socket.close });
+  stats.transport = live.transport;
+  if (state.live !== live) return live.close?.();
+  countCameraFrames(live);
+  runLive(live);
 }
 
 async function toggleCamera() {
@@ -357,7 +501,8 @@ async function toggleCamera() {
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       // a phone's front camera: the one facing whoever holds it
-      video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" }, audio: false });
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 },
+               facingMode: "user" }, audio: false });
   } catch (e) {
     fail(new Error(`no webcam: ${e.message}`));
     return;
@@ -401,6 +546,7 @@ async function loadModel() {
     }
     state.classes = m.classes;
     state.minFace = m.min_face;
+    state.frameSide = m.frame_side;
     const acc = m.accuracy && m.accuracy.fer2013_publictest_accuracy;
     $("model").textContent = `${m.arch}${m.precision === "int8" ? " int8" : ""}, ` +
       `${m.input_size}px` +
@@ -416,6 +562,10 @@ $("file").addEventListener("change", (e) => analyseFile(e.target.files[0]));
 $("camera").addEventListener("click", toggleCamera);
 $("smaller").addEventListener("click", () => analyseFile(state.lastFile, SMALL_FACE_PX));
 $("save").addEventListener("click", saveCsv);
+$("rate").addEventListener("change", () => {
+  const rate = Number($("rate").value);
+  if (state.live) state.live.minGapMs = rate ? 1000 / rate : 0;
+});
 $("why").addEventListener("click", () => state.explainable &&
   explainFile(state.explainable.file, state.explainable.minFace));
 $("token-save").addEventListener("click", () => {
