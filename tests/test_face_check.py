@@ -138,3 +138,26 @@ def test_the_tool_trains_a_network_ferkit_can_use(tmp_path):
     probability, moved = FaceCheck(out).look(rgb, [_candidate((20, 20, 120, 120))])
     assert probability.shape == (1,) and 0.0 <= probability[0] <= 1.0
     assert all(math.isfinite(v) for v in moved[0].box)
+
+
+@requires_fer
+def test_the_recogniser_frames_blazeface_faces_as_fer2013_does():
+    """BlazeFace's boxes vary from face to face; the face check moves each onto FER2013's
+    frame: FER2013 faces pasted in scenes are framed much closer to where they were put."""
+    from scenes import backgrounds, scene
+
+    from ferkit.recognizer import load
+
+    bgs = backgrounds()
+    faces = [Image.open(p).convert("L") for c in sorted((SHARED / "fer2013" / "test").iterdir())
+             for p in sorted(c.iterdir())[10:13]]
+    framed, raw = load(), load(reframe=False)
+    overlaps = {True: [], False: []}
+    for k, face in enumerate(faces):
+        picture, [square] = scene(bgs[k % len(bgs)], [(face, 120 + 10 * (k % 8), 0.0)], seed=k)
+        found = {True: framed.predict(picture), False: raw.predict(picture)}
+        if found[True] and found[False]:
+            for key, [f] in found.items():
+                overlaps[key].append(iou(crop_square(f.box, FRAME_SCALE), square))
+    assert len(overlaps[True]) >= 12
+    assert np.mean(overlaps[True]) >= 0.85 > np.mean(overlaps[False]) + 0.1, overlaps

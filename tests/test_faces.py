@@ -403,3 +403,23 @@ def test_a_face_in_a_12_megapixel_photo_is_found_in_place(detector):
     (det,) = detector.detect(np.asarray(canvas))
     cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
     assert abs(cx - 3020) < 60 and abs(cy - 1120) < 60 and det.box[2] - det.box[0] > 500
+
+
+def test_a_face_that_fills_the_picture_is_found_by_the_close_up_look():
+    """A tight crop (the face fills the picture, its chin cut, small like a film still's): too
+    large for BlazeFace as it is; the close-up look, with a border, finds it and the
+    recogniser reads it; textures with no face stay without one."""
+    astronaut = Image.open(ROOT / "photos" / "astronaut.png").convert("RGB")
+    tight = np.asarray(astronaut.crop((160, 60, 290, 190)).resize((64, 64)))
+    assert BlazeFace(close_ups=False).detect(tight) == []
+    (face,) = BlazeFace().detect(tight)
+    x0, y0, x1, y1 = face.box
+    assert 0 <= x0 < x1 <= 64 and 0 <= y0 < y1 <= 64 and x1 - x0 >= 0.4 * 64
+    [found] = load().predict(tight)
+    assert found.label == "happy"
+    skimage = pytest.importorskip("skimage.data", reason="textures: the dev extra")
+    for name in ("brick", "grass", "gravel", "coffee", "rocket", "chelsea"):
+        texture = np.asarray(Image.fromarray(getattr(skimage, name)()).convert("RGB"))
+        assert BlazeFace().detect(texture) == [], name
+        small = np.asarray(Image.fromarray(texture).resize((64, 64)))
+        assert BlazeFace().detect(small) == [], name

@@ -157,13 +157,21 @@ class BlazeFace:
     smallest = 32.0  # px: boxes the model finds reliably (FER2013 faces: ~90%)
     largest = 3.0  # one pyramid level covers faces from `smallest` to ~3x that
 
+    close_up_border = 2.5  # a picture with no face is seen again this much larger, bordered
+    close_up_candidate = 0.5  # first-look score that earns a close-up face a second look
+    close_up_threshold = 0.55  # what it must score after the second look
+    close_up_smallest = 0.4  # ... and how much of the picture's shorter side it must span
+
     def __init__(self, model: str | Path = BLAZEFACE, score_threshold: float = 0.675,
                  iou_threshold: float = 0.3, min_face: float | None = None,
-                 threads: int | None = None, pyramid: bool = True):
+                 threads: int | None = None, pyramid: bool = True, close_ups: bool = True):
         """min_face: the smallest face box to look for, in pixels; default 18% of the image's
         shorter side. pyramid=False looks at the whole image at 128x128 only (big faces).
-        score_threshold: what a face must score, after a second look when it needed one."""
+        score_threshold: what a face must score, after a second look when it needed one.
+        close_ups: a picture where no face is found is looked at once more, inside a border,
+        for a face that fills it (a tight crop: too large for the model as it is)."""
         check_min_face(min_face)
+        self.close_ups = close_ups
         self.passes = Passes(model, threads)
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -190,8 +198,40 @@ class BlazeFace:
         unsure = [d for d in found if d.score < self.sure]
         if unsure:
             for d, second in zip(unsure, self.second_look(rgb, unsure), strict=True):
-                d.score = (d.score + second.sum()) / 3
-        return [d for d in found if d.score >= self.score_threshold]
+                d.score = float(d.score + second.sum()) / 3
+        faces = [d for d in found if d.score >= self.score_threshold]
+        return faces or (self.close_up(rgb) if self.close_ups else [])
+
+    def close_up(self, rgb: np.ndarray) -> list[Detection]:
+        """The face that fills a picture, if there is one: the picture shrunk to 1/2.5 of the
+        model's input, in the middle of a border of its median colour, seen in one pass.
+        Tight face crops (a face of ~90% of the picture, its chin or forehead cut: film
+        stills, cropped portraits) are too large for BlazeFace as they are (docs/
+        face_detection.md). Boxes are clipped to the picture."""
+        h, w = rgb.shape[:2]
+        scale = self.size / (self.close_up_border * max(h, w))
+        small = np.asarray(resized(Image.fromarray(rgb), scale) if scale < 1 else
+                           Image.fromarray(rgb).resize((max(round(w * scale), 1),
+                                                        max(round(h * scale), 1)),
+                                                       Image.Resampling.BILINEAR))
+        canvas = np.empty((self.size, self.size, 3), np.uint8)
+        canvas[:] = np.median(small.reshape(-1, 3), 0).astype(np.uint8)
+        top, left = (self.size - small.shape[0]) // 2, (self.size - small.shape[1]) // 2
+        canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+        x = (canvas.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)
+        [(regressors, scores)] = self.passes.run([x])
+        found = self._decoded(regressors[0], scores[0], (self.size, self.size), (left, top),
+                              small.shape[1] / w, self.close_up_candidate)
+        faces = []
+        for d in weighted_nms(found, self.iou_threshold):
+            x0, y0, x1, y1 = d.box
+            box = (max(x0, 0.0), max(y0, 0.0), min(x1, float(w)), min(y1, float(h)))
+            if min(box[2] - box[0], box[3] - box[1]) >= self.close_up_smallest * min(h, w):
+                faces.append(Detection(box, d.score, d.keypoints))
+        if faces:  # seen again, centred and mirrored, as an unsure face is
+            for d, second in zip(faces, self.second_look(rgb, faces), strict=True):
+                d.score = float(d.score + second.sum()) / 3
+        return [d for d in faces if d.score >= self.close_up_threshold]
 
     def propose(self, rgb: np.ndarray, min_face: float | None = None,
                 candidate: float | None = None) -> list[Detection]:

@@ -26,6 +26,7 @@ from .errors import FerkitError
 from .faces import (
     CROP_SCALE,
     DEFAULT_MIN_FACE,
+    BlazeFace,
     Detector,
     check_detector,
     check_min_face,
@@ -134,7 +135,8 @@ class Recognizer:
 
     def __init__(self, backend: Backend, detector: Detector | str | None = None,
                  tta: bool | None = None, crop_scale: float = CROP_SCALE,
-                 threads: int | None = None, min_face: float | None = None):
+                 threads: int | None = None, min_face: float | None = None,
+                 reframe: bool = True):
         self.backend = backend
         self.config = backend.config
         self.classes: list[str] = list(self.config["classes"])
@@ -150,6 +152,8 @@ class Recognizer:
         self.threads = threads
         check_min_face(min_face)
         self.min_face = min_face
+        self.reframe = reframe
+        self._face_check = None
 
     @property
     def detector(self) -> Detector:
@@ -165,7 +169,7 @@ class Recognizer:
         name = type(self.detector).__name__.lower()
         check_detector(name)  # a detector of the caller's own cannot be remade
         other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
-                           threads=self.threads, min_face=min_face)
+                           threads=self.threads, min_face=min_face, reframe=self.reframe)
         other.temperature = self.temperature
         return other
 
@@ -242,10 +246,25 @@ class Recognizer:
         h, w = rgb.shape[:2]
         # boxes in the file's pixels when it was decoded reduced
         fw, fh = full_size(image) if isinstance(image, Image.Image) else (w, h)
-        dets = sorted(self.detector.detect(rgb), key=lambda d: d.box[0])  # left to right
+        dets = self.framed(rgb, self.detector.detect(rgb))
+        dets = sorted(dets, key=lambda d: d.box[0])  # left to right
         crops = [fer_crop(rgb, d.box, self.crop_scale, roll=face_roll(d)) for d in dets]
         boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
         return boxes, [d.score for d in dets], crops, (fw, fh)
+
+    def framed(self, rgb: np.ndarray, dets: list) -> list:
+        """BlazeFace's faces re-framed by the face check (ferkit.face_check) onto where FER2013
+        frames a face (reframe=False: as BlazeFace boxed them). Its box varies from face to
+        face, and real photos are read better re-framed (docs/realworld.md); CenterFace's
+        faces are re-framed by the check already, and a detector of the caller's own keeps
+        its boxes."""
+        if not self.reframe or not dets or not isinstance(self.detector, BlazeFace):
+            return dets
+        if self._face_check is None:
+            from .face_check import FaceCheck
+
+            self._face_check = FaceCheck(threads=self.threads)
+        return self._face_check.look(rgb, dets)[1]
 
     def main_face(self, image: ImageInput, *, bgr: bool = False, reduce: bool = True
                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -355,7 +374,7 @@ def check_not_bundled(output: str | Path) -> None:
 
 def load(model: str | Path | None = None, *, tta: bool | None = None,
          detector: Detector | str | None = None, threads: int | None = None,
-         min_face: float | None = None, device: str = "cpu") -> Recognizer:
+         min_face: float | None = None, device: str = "cpu", reframe: bool = True) -> Recognizer:
     """A Recognizer for `model` (.onnx or .pth), or for a bundled model: None or "int8" (the
     default), "fp32" (the same model unquantised: slower on CPUs, as accurate within chance;
     docs/MODEL_CARD.md).
@@ -370,6 +389,8 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
     device: where a .pth checkpoint's classifier runs ("cpu", "cuda", "auto": CUDA when
     present); .onnx models run on the CPU.
+    reframe: BlazeFace's faces re-framed by the face check onto FER2013's framing (False:
+    the boxes as BlazeFace gives them).
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(
@@ -380,4 +401,5 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
         raise FerkitError(f"threads must be a whole number of at least 1, not {threads!r}")
     path = bundled_model() if model is None else model_file(model)
     backend = open_backend(path, threads=threads, device=device)
-    return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face)
+    return Recognizer(backend, detector=detector, tta=tta, threads=threads, min_face=min_face,
+                      reframe=reframe)
