@@ -20,7 +20,7 @@ def device_name() -> str:
             return torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    from ferkit.info import cpu
+    from ferkit.commands.info import cpu
 
     chip = cpu()  # the CPU's name and its int8 instructions: int8 timings depend on them
     return f"cpu: {chip['name']} x{chip['cores']}" + (

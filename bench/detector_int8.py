@@ -26,10 +26,12 @@ import numpy as np
 from _common import FER, SHARED, device_name, emit, require
 from scenes import backgrounds, face_files, make_scene, score
 
-from ferkit.centerface import CENTERFACE
-from ferkit.faces import BLAZEFACE, DETECTORS, FRAME_SCALE, crop_square, open_detector
-from ferkit.images import open_image
-from ferkit.quantize import fold_fp16_weights
+from ferkit.detection import DETECTORS, open_detector
+from ferkit.detection.blazeface import BLAZEFACE
+from ferkit.detection.centerface import CENTERFACE
+from ferkit.detection.framing import FRAME_SCALE, crop_square
+from ferkit.export.int8 import fold_fp16_weights
+from ferkit.io.images import open_image
 
 MODELS = {"blazeface": BLAZEFACE, "centerface": CENTERFACE}
 

@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 from _common import FER, ROOT, SHARED, device_name, emit, require
 
-from ferkit.faces import DETECTORS
-from ferkit.images import open_image, to_gray
-from ferkit.recognizer import load
+from ferkit.detection import DETECTORS
+from ferkit.io.images import open_image, to_gray
+from ferkit.recognition.recognizer import load
 
 PHOTOS = SHARED / "photos"
 

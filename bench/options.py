@@ -16,8 +16,8 @@ import numpy as np
 from _common import SHARED, device_name, emit, require
 from inference import alternating
 
-from ferkit.images import open_image
-from ferkit.recognizer import load
+from ferkit.io.images import open_image
+from ferkit.recognition.recognizer import load
 
 OPTIONS = {
     "(default)": {},

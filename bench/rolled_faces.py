@@ -22,8 +22,9 @@ import numpy as np
 from _common import FER, ROOT, SHARED, device_name, emit, require
 from PIL import Image, ImageFilter
 
-from ferkit.faces import DETECTORS, face_roll, fer_crop
-from ferkit.recognizer import load
+from ferkit.detection import DETECTORS
+from ferkit.detection.framing import face_roll, fer_crop
+from ferkit.recognition.recognizer import load
 
 
 def pasted(face: Path, angle: float, background: Image.Image, rng: random.Random):

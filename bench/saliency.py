@@ -19,9 +19,9 @@ import numpy as np
 from _common import FER, device_name, emit, require
 from PIL import Image, ImageDraw, ImageFont
 
-from ferkit.images import open_image, to_gray
-from ferkit.recognizer import load
-from ferkit.saliency import PANEL, occlusion_maps, overlay
+from ferkit.io.images import open_image, to_gray
+from ferkit.recognition.explanation import PANEL, occlusion_maps, overlay
+from ferkit.recognition.recognizer import load
 
 
 def main() -> None:

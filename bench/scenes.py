@@ -28,8 +28,9 @@ import numpy as np
 from _common import FER, SHARED, device_name, emit, require
 from PIL import Image, ImageDraw, ImageFilter
 
-from ferkit.faces import DETECTORS, FRAME_SCALE, crop_square, open_detector
-from ferkit.recognizer import load
+from ferkit.detection import DETECTORS, open_detector
+from ferkit.detection.framing import FRAME_SCALE, crop_square
+from ferkit.recognition.recognizer import load
 
 W, H = 640, 480
 # scikit-image's sample photos and textures with no human face in them (the dev extra

@@ -23,8 +23,8 @@ def main() -> None:
     p.add_argument("extra", nargs=argparse.REMAINDER, help="more `ferkit train` flags")
     args = p.parse_args()
     require(FER)
-    from ferkit.training import get_args_parser
-    from ferkit.training import main as train
+    from ferkit.commands.train import get_args_parser
+    from ferkit.training.loop import main as train
 
     with tempfile.TemporaryDirectory() as out:
         argv = ["--data", str(FER), "--recipe", args.recipe, "--output-dir", out,

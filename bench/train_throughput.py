@@ -23,7 +23,7 @@ def step_alone(size: int, batch: int, steps: int, device: str) -> float:
     import torch
     import torch.nn.functional as F
 
-    from ferkit.models import build_model
+    from ferkit.training.models import build_model
 
     cuda = device.startswith("cuda")
     model = build_model("mobilenet_v2", 7, "none").to(device, memory_format=torch.channels_last)
@@ -66,7 +66,8 @@ def subset(root: Path, per_class: int | None, tmp: Path) -> Path:
 
 def ferkit_train(data: Path, size: int, recipe: str, epochs: int, batch: int | None,
                  out: Path) -> dict:
-    from ferkit.training import get_args_parser, main
+    from ferkit.commands.train import get_args_parser
+    from ferkit.training.loop import main
 
     argv = ["--data", str(data), "--recipe", recipe, "--img-size", str(size), "--epochs",
             str(epochs), "--output-dir", str(out), "--pretrained", str(WEIGHTS), "--no-progress"]
@@ -80,7 +81,7 @@ def ferkit_train(data: Path, size: int, recipe: str, epochs: int, batch: int | N
 
 def decode_cache(data: Path, tmp: Path) -> dict:
     """Seconds to load train/ and test/ cold (decoding every file) and warm (from the cache)."""
-    from ferkit.data import load_split
+    from ferkit.training.data import load_split
 
     times = {}
     for label in ("cold_s", "warm_s"):
@@ -97,7 +98,7 @@ def baseline(data: Path, size: int, batch: int, device: str, workers: int) -> fl
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from ferkit.models import build_model
+    from ferkit.training.models import build_model
 
     tf = transforms.Compose([
         transforms.Grayscale(1), transforms.Resize((size, size)),
@@ -135,7 +136,7 @@ def main() -> None:
     args = p.parse_args()
     require(FER)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    from ferkit.training import RECIPES
+    from ferkit.training.loop import RECIPES
 
     sizes = args.sizes or [224, RECIPES["fast"]["img_size"]]
     name = device_name()

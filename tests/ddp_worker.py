@@ -5,7 +5,8 @@ import sys
 
 import torch
 
-from ferkit.training import get_args_parser, main
+from ferkit.commands.train import get_args_parser
+from ferkit.training.loop import main
 
 out = sys.argv[1]
 model = main(get_args_parser().parse_args(sys.argv[2:]))

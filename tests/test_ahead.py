@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from ferkit.ahead import read_ahead
+from ferkit.io.ahead import read_ahead
 
 
 def test_items_come_in_order_with_the_next_one_read_meanwhile_in_one_other_thread():

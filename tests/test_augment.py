@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import face_like
 
-from ferkit.augment import EvalPreset, TrainPreset, mix
+from ferkit.training.augment import EvalPreset, TrainPreset, mix
 
 NO_OP = dict(hflip=0.0, rotation=0.0, brightness=0.0, contrast=0.0)
 

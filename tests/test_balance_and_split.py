@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from conftest import CLASSES, ferkit, make_dataset, train
 
-from ferkit.data import list_files, stratified_split
-from ferkit.training import class_weights, epoch_order
+from ferkit.training.data import list_files, stratified_split
+from ferkit.training.loop import class_weights, epoch_order
 
 
 def test_stratified_split_is_seeded_and_keeps_every_class(tmp_path):

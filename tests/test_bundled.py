@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, assert_user_error, run
 
 import ferkit
-from ferkit import recognizer
 from ferkit.errors import FerkitError
+from ferkit.recognition import recognizer
 
 pytestmark = pytest.mark.skipif(not recognizer.BUNDLED_INT8.is_file(),
                                 reason="no bundled model in this checkout")

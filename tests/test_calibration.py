@@ -6,7 +6,7 @@ import pytest
 from conftest import assert_user_error, ferkit, make_dataset
 from PIL import Image
 
-from ferkit.calibration import (
+from ferkit.recognition.calibration import (
     apply_temperature,
     calibration_error_floor,
     ece_of_bins,
@@ -15,7 +15,7 @@ from ferkit.calibration import (
     reliability,
     smoothed_calibration_error,
 )
-from ferkit.recognizer import load
+from ferkit.recognition.recognizer import load
 
 
 def softmax(z):
@@ -152,7 +152,7 @@ def test_calibrate_errors(tiny_checkpoint, tiny_onnx, tmp_path):
 
 
 def test_the_reliability_line_leaves_off_bins_of_a_face_or_two(monkeypatch, tmp_path):
-    plots = pytest.importorskip("ferkit.plots")
+    plots = pytest.importorskip("ferkit.evaluation.plots")
     probs, labels = sampled(1.0, n=3000)
     probs[0] = [0.16, 0.14, 0.14, 0.14, 0.14, 0.14, 0.14]  # alone in the 0.13-0.2 bin
     bins = reliability(probs, labels)

@@ -8,10 +8,11 @@ import pytest
 from conftest import FACES_IN_PHOTOS, PHOTOS, assert_user_error, ferkit, iou, requires_photos
 from PIL import Image
 
-from ferkit.centerface import CenterFace
+from ferkit.detection.blazeface import BlazeFace
+from ferkit.detection.centerface import CenterFace
+from ferkit.detection.framing import FRAME_SCALE, crop_square
 from ferkit.errors import FerkitError
-from ferkit.faces import FRAME_SCALE, BlazeFace, crop_square
-from ferkit.recognizer import load
+from ferkit.recognition.recognizer import load
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import assert_user_error, run
 
-from ferkit.checkpoint import load_checkpoint, load_model, save_checkpoint
 from ferkit.errors import FerkitError
-from ferkit.models import build_model
+from ferkit.training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from ferkit.training.models import build_model
 
 CONFIG = dict(arch="resnet18", classes=["a", "b", "c"], img_size=32)
 

@@ -8,7 +8,7 @@ from conftest import ROOT, SHARED, assert_user_error, ferkit, make_dataset, requ
 from PIL import Image
 
 pytest.importorskip("scipy", reason="needs the evaluate extra")
-from ferkit.compare import macro_f1, mcnemar_p, paired_intervals, wilson_interval  # noqa: E402
+from ferkit.evaluation.compare import macro_f1, mcnemar_p, paired_intervals, wilson_interval  # noqa: E402
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 

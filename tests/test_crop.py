@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, assert_user_error, ferkit, ferkit_without
 from PIL import Image
 
-from ferkit.recognizer import load
+from ferkit.recognition.recognizer import load
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 
@@ -79,7 +79,7 @@ def test_crop_refuses_what_would_lose_or_mix_files(tmp_path):
 
 
 def test_a_second_run_adds_new_photos_and_an_interrupted_one_goes_on(tmp_path, monkeypatch):
-    from ferkit import crop
+    from ferkit.commands import crop
 
     photos, out = photo_tree(tmp_path / "photos"), tmp_path / "faces"
     args = crop.get_args_parser().parse_args([str(photos), str(out), "--size", "64"])

@@ -13,12 +13,12 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from ferkit import training  # noqa: E402
-from ferkit.augment import EvalPreset  # noqa: E402
-from ferkit.backends import open_backend  # noqa: E402
-from ferkit.checkpoint import load_model  # noqa: E402
-from ferkit.presets import eval_batch  # noqa: E402
-from ferkit.recognizer import load  # noqa: E402
+from ferkit.recognition.backends import open_backend  # noqa: E402
+from ferkit.recognition.presets import eval_batch  # noqa: E402
+from ferkit.recognition.recognizer import load  # noqa: E402
+from ferkit.training import loop as training  # noqa: E402
+from ferkit.training.augment import EvalPreset  # noqa: E402
+from ferkit.training.checkpoint import load_model  # noqa: E402
 
 pytestmark = [
     pytest.mark.requires_cuda,

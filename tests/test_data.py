@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import CLASSES, make_dataset
 
-from ferkit.data import check_same_classes, dataset_splits, list_classes, load_split
 from ferkit.errors import FerkitError
+from ferkit.training.data import check_same_classes, dataset_splits, list_classes, load_split
 
 
 def test_split_is_decoded_once_with_sorted_classes_and_labels(tiny_data):

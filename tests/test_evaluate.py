@@ -8,8 +8,8 @@ import numpy as np
 from conftest import ROOT, assert_user_error, ferkit, write_fer_csv
 from PIL import Image
 
-from ferkit.evaluation import classify_all, labelled_faces
-from ferkit.recognizer import load
+from ferkit.evaluation.metrics import classify_all, labelled_faces
+from ferkit.recognition.recognizer import load
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 

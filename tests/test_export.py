@@ -3,10 +3,10 @@ import onnx
 import pytest
 from conftest import SHARED, assert_user_error, face_like, ferkit, requires_fer
 
-from ferkit.backends import open_backend
-from ferkit.backends.onnx import METADATA_KEY
-from ferkit.images import open_image, to_gray
-from ferkit.presets import eval_batch
+from ferkit.io.images import open_image, to_gray
+from ferkit.recognition.backends import open_backend
+from ferkit.recognition.backends.onnx import METADATA_KEY
+from ferkit.recognition.presets import eval_batch
 
 
 def _real_faces(n=16):

@@ -11,7 +11,7 @@ from packaging.utils import canonicalize_name
 
 from ferkit import cli
 from ferkit.extras import EXTRAS
-from ferkit.recognizer import bundled_model
+from ferkit.recognition.recognizer import bundled_model
 
 
 def test_evaluate_without_scikit_learn_names_the_evaluate_extra(tiny_data, tmp_path):

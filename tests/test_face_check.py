@@ -9,9 +9,10 @@ import pytest
 from conftest import FACES_IN_PHOTOS, PHOTOS, ROOT, SHARED, iou, requires_fer, requires_photos, run
 from PIL import Image, ImageDraw, ImageFilter
 
-from ferkit.centerface import CenterFace
-from ferkit.face_check import FaceCheck, box_of
-from ferkit.faces import FRAME_SCALE, Detection, crop_square
+from ferkit.detection.boxes import Detection
+from ferkit.detection.centerface import CenterFace
+from ferkit.detection.face_check import FaceCheck, box_of
+from ferkit.detection.framing import FRAME_SCALE, crop_square
 
 NO_KEYPOINTS = np.zeros((5, 2))
 
@@ -146,7 +147,7 @@ def test_the_recogniser_frames_blazeface_faces_as_fer2013_does():
     frame: FER2013 faces pasted in scenes are framed much closer to where they were put."""
     from scenes import backgrounds, scene
 
-    from ferkit.recognizer import load
+    from ferkit.recognition.recognizer import load
 
     bgs = backgrounds()
     faces = [Image.open(p).convert("L") for c in sorted((SHARED / "fer2013" / "test").iterdir())

@@ -16,17 +16,11 @@ from conftest import (
 )
 from PIL import Image
 
-from ferkit.faces import (
-    MAX_ROLL,
-    BlazeFace,
-    Detection,
-    _thinned,
-    downscaled,
-    face_roll,
-    fer_crop,
-    weighted_nms,
-)
-from ferkit.recognizer import load
+from ferkit.detection.blazeface import BlazeFace
+from ferkit.detection.boxes import Detection, weighted_nms
+from ferkit.detection.framing import MAX_ROLL, face_roll, fer_crop
+from ferkit.detection.passes import _thinned, downscaled
+from ferkit.recognition.recognizer import load
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +214,7 @@ def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
 
 
 def _bundled_or_skip():
-    from ferkit.recognizer import BUNDLED, DEFAULT_MODEL
+    from ferkit.recognition.recognizer import BUNDLED, DEFAULT_MODEL
 
     if not BUNDLED[DEFAULT_MODEL][0].is_file():
         pytest.skip("no bundled model in this checkout")

@@ -7,7 +7,7 @@ from conftest import ROOT, face_like, ferkit
 from PIL import Image
 
 from ferkit.errors import FerkitError
-from ferkit.images import as_pil, open_image, to_gray, to_rgb
+from ferkit.io.images import as_pil, open_image, to_gray, to_rgb
 
 
 @pytest.fixture

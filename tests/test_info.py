@@ -7,8 +7,8 @@ from pathlib import Path
 from conftest import ROOT, ferkit
 from packaging.utils import canonicalize_name
 
-from ferkit import info
-from ferkit.recognizer import BUNDLED_FP32, BUNDLED_INT8
+from ferkit.commands import info
+from ferkit.recognition.recognizer import BUNDLED_FP32, BUNDLED_INT8
 
 
 def test_info_lists_every_extra_its_packages_and_the_runtime():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit.images import full_size, open_image, reduced
-from ferkit.recognizer import load
+from ferkit.io.images import full_size, open_image, reduced
+from ferkit.recognition.recognizer import load
 
 ASTRONAUT = "photos/astronaut.png"
 

@@ -6,10 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from ferkit import faces, parallel
-from ferkit.backends.onnx import RUN_FACES, OnnxBackend
+from ferkit import parallel
+from ferkit.detection import passes as faces
 from ferkit.parallel import cgroup_cpu_quota, side_by_side
-from ferkit.recognizer import bundled_model
+from ferkit.recognition.backends.onnx import RUN_FACES, OnnxBackend
+from ferkit.recognition.recognizer import bundled_model
 
 
 def watched(backend: OnnxBackend) -> list[tuple[str, int]]:

@@ -9,7 +9,7 @@ from conftest import assert_user_error, face_like, ferkit, ferkit_without
 from PIL import Image
 
 from ferkit.errors import FerkitError
-from ferkit.recognizer import load
+from ferkit.recognition.recognizer import load
 
 
 def calibration_folder(root):
@@ -71,7 +71,7 @@ def test_int8_export_errors(tiny_onnx, tmp_path):
 
 
 def test_export_refuses_to_overwrite_its_input_or_to_reexport_onnx(tiny_onnx, tmp_path):
-    from ferkit.export import get_args_parser, main
+    from ferkit.commands.export import get_args_parser, main
 
     model = tmp_path / "m.onnx"
     shutil.copy(tiny_onnx, model)
@@ -89,7 +89,7 @@ def test_export_refuses_to_overwrite_its_input_or_to_reexport_onnx(tiny_onnx, tm
 
 
 def test_export_and_calibrate_take_a_bundled_model_by_name(tmp_path):
-    from ferkit.recognizer import BUNDLED_FP32
+    from ferkit.recognition.recognizer import BUNDLED_FP32
 
     if not BUNDLED_FP32.is_file():
         pytest.skip("no bundled model in this checkout")
@@ -113,7 +113,8 @@ def test_export_and_calibrate_take_a_bundled_model_by_name(tmp_path):
 def test_nothing_writes_over_a_bundled_model(tmp_path, monkeypatch):
     """It would be refused as damaged from then on. (Tried on a copy standing in for the
     bundled int8 model: were the check to break, the real one stays whole.)"""
-    from ferkit import calibrate, export, recognizer
+    from ferkit.commands import calibrate, export
+    from ferkit.recognition import recognizer
 
     if not recognizer.BUNDLED_FP32.is_file():
         pytest.skip("no bundled model in this checkout")

@@ -1,4 +1,4 @@
-"""One result schema on every surface (ferkit.records): the Python API, `ferkit predict
+"""One result schema on every surface (ferkit.io.records): the Python API, `ferkit predict
 --json`, `--output` in every format, `ferkit serve` and `--ray` give the same records for the
 same hard inputs, with both detectors; every JSON output parses strictly."""
 
@@ -18,8 +18,9 @@ from PIL import Image
 from scenes import backgrounds, face_sources, hard_inputs, scene
 
 import ferkit as fk
-from ferkit.faces import DETECTORS, BlazeFace
-from ferkit.records import (
+from ferkit.detection import DETECTORS
+from ferkit.detection.blazeface import BlazeFace
+from ferkit.io.records import (
     INTEGERS,
     SCHEMA_VERSION,
     STRINGS,
@@ -131,7 +132,7 @@ def test_cli_json_and_every_output_format_give_the_api_records(expected, inputs,
 def test_the_server_answers_the_api_records(expected, inputs):
     from fastapi.testclient import TestClient
 
-    from ferkit.serve import create_app
+    from ferkit.serve.app import create_app
 
     detector, api = expected
     client = TestClient(create_app(fk.load(detector=detector)))

@@ -95,9 +95,9 @@ def test_ctrl_c_saves_mid_epoch_and_prints_the_resume_command(data, uninterrupte
 
 
 def test_a_resume_that_contradicts_the_run_is_refused(data, uninterrupted, tmp_path):
-    from ferkit import resume
+    from ferkit.commands.train import get_args_parser
     from ferkit.errors import FerkitError
-    from ferkit.training import get_args_parser
+    from ferkit.training.loop import resume
 
     path, ckpt = resume.load(uninterrupted)
     for flags, fragment in ((["--img-size", "64"], "--img-size 64 contradicts the run"),
@@ -121,8 +121,8 @@ def test_a_resume_that_contradicts_the_run_is_refused(data, uninterrupted, tmp_p
 
 
 def test_a_resume_on_changed_data_is_refused(data, uninterrupted, tmp_path):
-    from ferkit import resume
     from ferkit.errors import FerkitError
+    from ferkit.training.loop import resume
 
     path, ckpt = resume.load(uninterrupted)
     resume.check_data(path, ckpt, ckpt["config"]["classes"], 70)

@@ -5,8 +5,8 @@ import pytest
 from conftest import ROOT, assert_user_error, ferkit, ferkit_without
 from PIL import Image
 
-from ferkit.recognizer import Recognizer, load
-from ferkit.saliency import PANEL, explain, explanation_figure, occlusion_maps
+from ferkit.recognition.explanation import PANEL, explain, explanation_figure, occlusion_maps
+from ferkit.recognition.recognizer import Recognizer, load
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 

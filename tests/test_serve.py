@@ -16,14 +16,14 @@ pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferki
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit import load  # noqa: E402
-from ferkit.recognizer import (  # noqa: E402
+from ferkit.recognition.explanation import explain, explanation_figure  # noqa: E402
+from ferkit.recognition.recognizer import (
     BUNDLED_FP32_CARD,
     BUNDLED_FP32_SHA256,
     BUNDLED_INT8_CARD,
     BUNDLED_INT8_SHA256,
 )
-from ferkit.saliency import explain, explanation_figure  # noqa: E402
-from ferkit.serve import Limits, create_app  # noqa: E402
+from ferkit.serve.app import Limits, create_app  # noqa: E402
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 
@@ -73,7 +73,7 @@ def test_health_model_docs_and_page(client):
 
 
 def test_each_bundled_model_is_described_as_itself():
-    from ferkit.serve import describe
+    from ferkit.serve.app import describe
 
     default, fp32 = describe(load(threads=1)), describe(load("fp32", threads=1))
     assert (default["model"], fp32["model"]) == ("int8", "fp32")
@@ -308,7 +308,7 @@ def test_cli_warns_when_binding_every_network():
 
 
 def test_image_from_bytes_matches_the_file_path():
-    from ferkit.images import image_from_bytes, open_image
+    from ferkit.io.images import image_from_bytes, open_image
 
     a = np.asarray(image_from_bytes(ASTRONAUT.read_bytes()))
     assert np.array_equal(a, np.asarray(open_image(ASTRONAUT)))
@@ -461,7 +461,7 @@ def test_the_websocket_needs_the_token_when_one_is_set(recognizer):
     from fastapi.testclient import TestClient
     from starlette.websockets import WebSocketDisconnect
 
-    from ferkit.serve import create_app
+    from ferkit.serve.app import create_app
 
     client = TestClient(create_app(recognizer, token="abc"))
     for query in ("", "?token=wrong"):

@@ -228,7 +228,7 @@ def test_an_annotated_video_plays_in_the_browser(server, browser, tmp_path):
     pytest.importorskip("av", reason="needs PyAV (ferkit[video])")
     import base64
 
-    from ferkit.videowriter import VideoWriter
+    from ferkit.video.writer import VideoWriter
 
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     with VideoWriter(tmp_path / "boxed.mp4", 10) as writer:
@@ -271,7 +271,7 @@ def test_a_video_file_plays_in_the_page_with_labels_on_its_frames(server, browse
     pytest.importorskip("av", reason="needs PyAV (ferkit[video]) to make the clip")
     from selenium.webdriver.common.by import By
 
-    from ferkit.videowriter import VideoWriter
+    from ferkit.video.writer import VideoWriter
 
     rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
     with VideoWriter(tmp_path / "smile.mp4", 10) as writer:
@@ -365,7 +365,7 @@ def test_the_webcam_session_is_saved_as_csv(server, browser, tmp_path):
         time.sleep(0.1)
     [saved] = tmp_path.glob("ferkit-*.csv")
     rows = list(csv.DictReader(saved.read_text().splitlines()))
-    from ferkit.records import video_columns
+    from ferkit.io.records import video_columns
 
     # the rows `ferkit video --output x.csv` writes
     assert list(rows[0]) == video_columns(["angry", "disgust", "fear", "happy", "neutral",

@@ -16,10 +16,11 @@ from conftest import (
     train,
 )
 
-from ferkit import training
+from ferkit.commands.train import get_args_parser
 from ferkit.errors import FerkitError
-from ferkit.models import build_model
-from ferkit.training import OUTPUTS, get_args_parser, resolve_recipe
+from ferkit.training import loop as training
+from ferkit.training.loop import OUTPUTS, resolve_recipe
+from ferkit.training.models import build_model
 
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth"
 

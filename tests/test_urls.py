@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, assert_user_error, ferkit, free_port
 
 from ferkit import FerkitError, load
-from ferkit.urls import fetch, is_url, url_name
+from ferkit.io.urls import fetch, is_url, url_name
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 REQUESTED: list[str] = []  # the paths the test site was asked for

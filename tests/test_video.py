@@ -23,8 +23,8 @@ from conftest import (
 from PIL import Image
 
 from ferkit import FerkitError
-from ferkit.recognizer import Face, load
-from ferkit.video import Track, analyse, new_tracker
+from ferkit.recognition.recognizer import Face, load
+from ferkit.video.frames import Track, analyse, new_tracker
 
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")
 
@@ -172,8 +172,8 @@ def test_several_videos_are_analysed_one_after_another(tmp_path):
 
 
 def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeypatch, capsys):
-    from ferkit import videos
     from ferkit.cli import main
+    from ferkit.video import files as videos
 
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -474,7 +474,7 @@ def test_several_videos_are_annotated_into_a_folder_one_video_each(clip, tmp_pat
 
 def test_video_writer_evens_odd_sizes_and_fails_early_on_a_bad_path(tmp_path):
     av = pytest.importorskip("av", reason="ferkit[video] (PyAV) is not installed")
-    from ferkit.videowriter import VideoWriter
+    from ferkit.video.writer import VideoWriter
 
     rgb = np.zeros((21, 31, 3), np.uint8)
     rgb[:, -1] = 255  # the last column, repeated into the padding

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ferkit.export import halve_weights
+from ferkit.export.onnx_model import halve_weights
 
 
 def make_dynamic(proto: onnx.ModelProto) -> None:

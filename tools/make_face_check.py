@@ -1,4 +1,4 @@
-"""Train the face check (ferkit.face_check) and write src/ferkit/assets/face_check.onnx.
+"""Train the face check (ferkit.detection.face_check) and write src/ferkit/assets/face_check.onnx.
 
     python tools/make_face_check.py --fer ../shared/fer2013      # ~21 min on 2 cores
 
@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from scenes import H, W, _iou, face_files, free_place, paste_square, tint  # noqa: E402
 
-from ferkit.centerface import CenterFace, blazeface_box  # noqa: E402
-from ferkit.face_check import frame_pixels  # noqa: E402
-from ferkit.faces import FRAME_SCALE, BlazeFace, crop_square  # noqa: E402
+from ferkit.detection.blazeface import BlazeFace  # noqa: E402
+from ferkit.detection.centerface import CenterFace, blazeface_box  # noqa: E402
+from ferkit.detection.face_check import frame_pixels  # noqa: E402
+from ferkit.detection.framing import FRAME_SCALE, crop_square  # noqa: E402
 
 SKIMAGE = ["binary_blobs", "checkerboard", "clock", "colorwheel", "horse", "logo",
            "shepp_logan_phantom", "microaneurysms"]
@@ -263,7 +264,7 @@ def halve(path: Path) -> float:
     import onnx
     import onnxruntime as ort
 
-    from ferkit.export import halve_weights
+    from ferkit.export.onnx_model import halve_weights
 
     proto = onnx.load(str(path))
     before = proto.SerializeToString()

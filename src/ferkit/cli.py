@@ -16,17 +16,23 @@ from .extras import explain
 
 # subcommand -> (module, one-line help); modules import lazily so `predict` never loads torch.
 COMMANDS = {
-    "train": ("ferkit.training", "train a model on an image-folder dataset"),
-    "evaluate": ("ferkit.evaluation", "report accuracy, F1 and the confusion matrix of a model"),
-    "compare": ("ferkit.compare", "two or more models on the same faces: is the difference real?"),
-    "export": ("ferkit.export", "export a checkpoint to ONNX"),
-    "calibrate": ("ferkit.calibrate", "fit a temperature so that confidences are probabilities"),
-    "predict": ("ferkit.predict", "recognise the expression of every face in images"),
-    "crop": ("ferkit.crop", "the largest face of every photo in a folder, as a crop to train on"),
-    "explain": ("ferkit.saliency", "show which parts of each face an expression was read from"),
-    "video": ("ferkit.video", "faces and expressions over time in a video or webcam"),
-    "serve": ("ferkit.serve", "an HTTP API and a web page with the webcam"),
-    "info": ("ferkit.info", "versions, extras, accelerators: what to paste in a bug report"),
+    "train": ("ferkit.commands.train", "train a model on an image-folder dataset"),
+    "evaluate": ("ferkit.commands.evaluate",
+                 "report accuracy, F1 and the confusion matrix of a model"),
+    "compare": ("ferkit.commands.compare",
+                "two or more models on the same faces: is the difference real?"),
+    "export": ("ferkit.commands.export", "export a checkpoint to ONNX"),
+    "calibrate": ("ferkit.commands.calibrate",
+                  "fit a temperature so that confidences are probabilities"),
+    "predict": ("ferkit.commands.predict", "recognise the expression of every face in images"),
+    "crop": ("ferkit.commands.crop",
+             "the largest face of every photo in a folder, as a crop to train on"),
+    "explain": ("ferkit.commands.explain",
+                "show which parts of each face an expression was read from"),
+    "video": ("ferkit.commands.video", "faces and expressions over time in a video or webcam"),
+    "serve": ("ferkit.commands.serve", "an HTTP API and a web page with the webcam"),
+    "info": ("ferkit.commands.info",
+             "versions, extras, accelerators: what to paste in a bug report"),
 }
 # commands whose own extra installs everything they need: a missing module names it
 HOME_EXTRAS = {"train": "train", "video": "video", "serve": "serve"}

@@ -32,9 +32,8 @@ import ray
 import ray.data
 
 from .errors import FerkitError
-from .predict import expand_inputs
-from .recognizer import Result, load
-from .records import (
+from .io.inputs import expand_inputs
+from .io.records import (
     Writer,
     arrow_schema,
     check_output_name,
@@ -45,8 +44,9 @@ from .records import (
     summary_columns,
     video_columns,
 )
-from .urls import is_url
-from .videos import VIDEO_FILES, Summaries, video_records
+from .io.urls import is_url
+from .recognition.recognizer import Result, load
+from .video.files import VIDEO_FILES, Summaries, video_records
 
 
 def start(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -137,7 +137,7 @@ def split_inputs(specs: Iterable[str], suffixes: set[str] | None = None):
     """(object-storage URIs for Ray to list and read, local paths) from files, folders,
     globs and URIs; a missing local path stays in, to become a record with its error. A folder
     without a single file to read is an error."""
-    from .predict import IMAGE_SUFFIXES
+    from .io.inputs import IMAGE_SUFFIXES
 
     uris, paths, empty = [], [], []
     for spec in specs:
@@ -162,7 +162,7 @@ def predict_images(inputs: Iterable[str], output: str | None = None, *, model: s
                    min_face: float | None = None, actors: int = 2,
                    batch_size: int = 64, address: str | None = None,
                    num_cpus: int | None = None, progress: bool = True) -> Iterator[dict]:
-    """Every image's record (as `ferkit predict --json` prints it: ferkit.records), computed
+    """Every image's record (as `ferkit predict --json` prints it: ferkit.io.records), computed
     by Ray Data; with `output` (.parquet, .csv, .jsonl) also written there, as `ferkit
     predict --output` writes it. Yields the records in input order; consume the iterator to
     run the job.
@@ -204,7 +204,7 @@ class VideoActor:
 
     def __init__(self, model: str | None, every: int, tta: bool | None, detector: str,
                  min_face: float | None, smooth: float = 0.0):
-        from .video import quiet_opencv
+        from .video.frames import quiet_opencv
 
         quiet_opencv()
         self.recognizer = load(model, tta=tta, threads=1, detector=detector, min_face=min_face)
@@ -227,11 +227,11 @@ def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                    address: str | None = None, num_cpus: int | None = None,
                    progress: bool = True) -> dict:
     """Faces over time in every video (files, folders, globs), one Ray actor task per file:
-    a record per analysed frame (ferkit.records: as `ferkit video --output` writes) to
+    a record per analysed frame (ferkit.io.records: as `ferkit video --output` writes) to
     `output`, and a summary per face per video (dominant expression, share of each) to
     `summary`. `smooth`: as `ferkit video --smooth`. Returns {"summary": rows, "errors":
     {file: error}}."""
-    from .video import check_smooth
+    from .video.frames import check_smooth
 
     if every < 1:
         raise FerkitError("every must be 1 or more")

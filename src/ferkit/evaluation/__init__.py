@@ -1,0 +1,1 @@
+"""Evaluation: metrics and reports, plots, and comparing models on the same faces."""

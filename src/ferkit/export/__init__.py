@@ -1,0 +1,1 @@
+"""Export: a checkpoint to ONNX, and an ONNX model to int8."""

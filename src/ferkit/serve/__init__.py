@@ -1,0 +1,1 @@
+"""Serving: the FastAPI app (app.py) and its page (web/)."""
