@@ -15,7 +15,7 @@ import numpy as np
 from _common import FER, device_name, emit, require
 from PIL import Image
 
-from ferkit.training.csvdata import FER2013_LABELS, read_fer2013_csv
+from ferkit.io.fer2013_csv import FER2013_LABELS, read_fer2013_csv
 
 
 def write_csv(path: Path) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 from _common import FER, device_name, emit, require
 from PIL import Image
 
+from ferkit.io.datasets import load_split
 from ferkit.recognition.recognizer import load
-from ferkit.training.data import load_split
 
 
 def thumbnails(faces: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ def step_alone(size: int, batch: int, steps: int, device: str) -> float:
     import torch
     import torch.nn.functional as F
 
-    from ferkit.training.models import build_model
+    from ferkit.recognition.networks import build_model
 
     cuda = device.startswith("cuda")
     model = build_model("mobilenet_v2", 7, "none").to(device, memory_format=torch.channels_last)
@@ -81,7 +81,7 @@ def ferkit_train(data: Path, size: int, recipe: str, epochs: int, batch: int | N
 
 def decode_cache(data: Path, tmp: Path) -> dict:
     """Seconds to load train/ and test/ cold (decoding every file) and warm (from the cache)."""
-    from ferkit.training.data import load_split
+    from ferkit.io.datasets import load_split
 
     times = {}
     for label in ("cold_s", "warm_s"):
@@ -98,7 +98,7 @@ def baseline(data: Path, size: int, batch: int, device: str, workers: int) -> fl
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from ferkit.training.models import build_model
+    from ferkit.recognition.networks import build_model
 
     tf = transforms.Compose([
         transforms.Grayscale(1), transforms.Resize((size, size)),

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from conftest import CLASSES, ferkit, make_dataset, train
 
-from ferkit.training.data import list_files, stratified_split
+from ferkit.io.datasets import list_files, stratified_split
 from ferkit.training.loop import class_weights, epoch_order
 
 

@@ -5,8 +5,8 @@ import torch
 from conftest import assert_user_error, run
 
 from ferkit.errors import FerkitError
-from ferkit.training.checkpoint import load_checkpoint, load_model, save_checkpoint
-from ferkit.training.models import build_model
+from ferkit.recognition.checkpoint import load_checkpoint, load_model, save_checkpoint
+from ferkit.recognition.networks import build_model
 
 CONFIG = dict(arch="resnet18", classes=["a", "b", "c"], img_size=32)
 

@@ -8,7 +8,7 @@ from conftest import CLASSES, FER2013_ORDER, assert_user_error, face_like, ferki
 from conftest import write_fer_csv as write_csv
 
 from ferkit.errors import FerkitError
-from ferkit.training.csvdata import load_csv_split, read_fer2013_csv
+from ferkit.io.fer2013_csv import load_csv_split, read_fer2013_csv
 
 GOOD = " ".join(["128"] * 2304)
 BAD_ROWS = [

@@ -14,11 +14,11 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 
 from ferkit.recognition.backends import open_backend  # noqa: E402
+from ferkit.recognition.checkpoint import load_model  # noqa: E402
 from ferkit.recognition.presets import eval_batch  # noqa: E402
 from ferkit.recognition.recognizer import load  # noqa: E402
 from ferkit.training import loop as training  # noqa: E402
 from ferkit.training.augment import EvalPreset  # noqa: E402
-from ferkit.training.checkpoint import load_model  # noqa: E402
 
 pytestmark = [
     pytest.mark.requires_cuda,

@@ -5,7 +5,7 @@ import pytest
 from conftest import CLASSES, make_dataset
 
 from ferkit.errors import FerkitError
-from ferkit.training.data import check_same_classes, dataset_splits, list_classes, load_split
+from ferkit.io.datasets import check_same_classes, dataset_splits, list_classes, load_split
 
 
 def test_split_is_decoded_once_with_sorted_classes_and_labels(tiny_data):

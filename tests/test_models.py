@@ -3,7 +3,7 @@ import torch
 from conftest import SHARED, requires_weights
 
 from ferkit.errors import FerkitError
-from ferkit.training.models import build_model, set_trainable
+from ferkit.recognition.networks import build_model, set_trainable
 
 
 @pytest.mark.parametrize("arch,features", [("mobilenet_v2", 1280), ("efficientnet_b0", 1280),

@@ -11,10 +11,10 @@ import pytest
 from conftest import ROOT, assert_user_error, face_like, ferkit, run
 from PIL import Image
 
+from ferkit import Face, load
 from ferkit.commands.predict import format_face
 from ferkit.errors import FerkitError
 from ferkit.io.annotate import annotate_file
-from ferkit.recognition.recognizer import Face, load
 
 BANNER = re.compile(
     r"^={50}\nPredicted Emotion: [A-Z]+\nConfidence: \d{1,3}\.\d\d%\n={50}$", re.M

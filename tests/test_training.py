@@ -18,9 +18,9 @@ from conftest import (
 
 from ferkit.commands.train import get_args_parser
 from ferkit.errors import FerkitError
+from ferkit.recognition.networks import build_model
 from ferkit.training import loop as training
 from ferkit.training.loop import OUTPUTS, resolve_recipe
-from ferkit.training.models import build_model
 
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet_fp16.pth"
 

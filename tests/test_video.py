@@ -22,8 +22,7 @@ from conftest import (
 )
 from PIL import Image
 
-from ferkit import FerkitError
-from ferkit.recognition.recognizer import Face, load
+from ferkit import Face, FerkitError, load
 from ferkit.video.frames import Track, analyse, new_tracker
 
 cv2 = pytest.importorskip("cv2", reason="ferkit[video] (OpenCV) is not installed")

@@ -8,7 +8,7 @@
 __version__ = "0.1.0"
 
 from .errors import FerkitError  # noqa: E402
+from .io.results import Face, Result  # noqa: E402
 from .recognition.recognizer import Recognizer, load  # noqa: E402
-from .recognition.results import Face, Result  # noqa: E402
 
 __all__ = ["Face", "FerkitError", "Recognizer", "Result", "__version__", "load"]

@@ -44,8 +44,9 @@ from .io.records import (
     summary_columns,
     video_columns,
 )
+from .io.results import Result
 from .io.urls import is_url
-from .recognition.recognizer import Result, load
+from .recognition.recognizer import load
 from .video.files import VIDEO_FILES, Summaries, video_records
 
 

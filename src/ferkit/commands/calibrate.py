@@ -10,6 +10,7 @@ from ..errors import FerkitError
 from ..evaluation.metrics import classify_all, labelled_faces
 from ..extras import require
 from ..io.atomic import check_figure_name
+from ..io.fer2013_csv import is_csv
 from ..recognition.calibration import (
     FITS,
     apply_temperature,
@@ -21,7 +22,6 @@ from ..recognition.calibration import (
 )
 from ..recognition.onnx_config import read_model, write_model
 from ..recognition.recognizer import check_not_bundled, load, model_file
-from ..training.csvdata import is_csv
 from .common import check_batch_size
 
 MIN_FACES = 100

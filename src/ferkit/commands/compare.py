@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import FerkitError
 from ..evaluation.compare import Scored, compare, report
 from ..extras import require
-from ..training.csvdata import USAGES, is_csv
+from ..io.fer2013_csv import USAGES, is_csv
 from .common import check_batch_size
 
 

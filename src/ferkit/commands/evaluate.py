@@ -21,6 +21,7 @@ from ..evaluation.metrics import (
     write_reports,
 )
 from ..extras import require
+from ..io.fer2013_csv import USAGES, is_csv
 from ..recognition.calibration import (
     calibration_error_floor,
     expected_calibration_error,
@@ -28,7 +29,6 @@ from ..recognition.calibration import (
     reliability,
 )
 from ..recognition.recognizer import DEFAULT_MODEL, load
-from ..training.csvdata import USAGES, is_csv
 from .common import MODEL_HELP, add_detector_args, check_batch_size, small_faces_note
 
 # what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)

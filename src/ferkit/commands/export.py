@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> None:
         raise FerkitError(f"{args.model} is already ONNX: export converts a .pth checkpoint "
                           "(--int8 TRAIN_DIR quantises an ONNX model)")
     require("`ferkit export`", "torch", "onnx")
-    from ..training.checkpoint import load_model
+    from ..recognition.checkpoint import load_model
 
     model, config = load_model(args.model)
     if args.tta is not None:
@@ -75,7 +75,7 @@ def export_int8(args: argparse.Namespace) -> None:
     faces = calibration_faces(args.int8, args.calibration_faces)
     with tempfile.TemporaryDirectory() as tmp:
         if from_checkpoint:
-            from ..training.checkpoint import load_model
+            from ..recognition.checkpoint import load_model
 
             model, config = load_model(args.model)
             source = Path(tmp) / "fp32.onnx"

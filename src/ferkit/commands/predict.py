@@ -15,7 +15,9 @@ from ..errors import FerkitError
 from ..io.annotate import Album, annotate_file
 from ..io.inputs import expand_inputs, is_single
 from ..io.records import get_writer, to_json
-from ..recognition.recognizer import Face, Result, load
+from ..io.results import Face, Result
+from ..recognition.recognizer import load
+from ..video.frames import VIDEO_SUFFIXES
 from .common import MODEL_HELP, add_detector_args, check_batch_size, small_faces_note
 
 RULE = "=" * 50
@@ -106,7 +108,6 @@ def inputs(specs: list[str], empty: list[str]) -> Iterator[Path | Piped]:
 
 def read_error(result: Result) -> str:
     """Why an input could not be read; a video file is pointed to `ferkit video`."""
-    from ..video.frames import VIDEO_SUFFIXES  # video.py builds on this module
 
     path = Path(str(result.source))
     if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..training import loop
-from ..training.data import (
+from ..io.datasets import (
     default_cache_dir,
 )
+from ..recognition.networks import ARCHS
 from ..training.loop import RECIPES
-from ..training.models import ARCHS
+from ..training.loop import main as train
 
 # Recipes fill every option the user did not set. "brief" is the original README's recipe.
 
@@ -84,4 +84,4 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace):
     """Run the training (ferkit.training.loop.main); returns the trained model."""
-    return loop.main(args)
+    return train(args)

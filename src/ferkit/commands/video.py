@@ -149,14 +149,8 @@ def write_summary(path: str, summaries) -> None:
     print(f"wrote {path}")
 
 
-def main_files(args: argparse.Namespace) -> int:
-    """Several video files (files, folders, globs) in this process, one after another: the
-    rows and summary `--ray` writes, with the same columns."""
-    from tqdm import tqdm
-
-    from ..io.annotate import annotated_name, write_index
-    from ..video.files import VIDEO_FILES, Summaries, summary_line, video_records
-
+def check_several(args: argparse.Namespace) -> None:
+    """The flags several videos can take, before any work."""
     if args.camera is not None or args.plot or args.max_frames:
         raise FerkitError("several videos write --output, --summary and --annotate FOLDER; "
                           "--camera, --plot and --max-frames take one video")
@@ -170,6 +164,17 @@ def main_files(args: argparse.Namespace) -> int:
                               "a folder, one video each; give a folder")
     check_output_name(args.output)
     check_output_name(args.summary, "--summary")
+
+
+def main_files(args: argparse.Namespace) -> int:
+    """Several video files (files, folders, globs) in this process, one after another: the
+    rows and summary `--ray` writes, with the same columns."""
+    from tqdm import tqdm
+
+    from ..io.annotate import annotated_name, write_index
+    from ..video.files import VIDEO_FILES, Summaries, summary_line, video_records
+
+    check_several(args)
     empty: list[str] = []
     # a video named twice (a file and its folder) is analysed once: the summary is per file
     paths = list(dict.fromkeys(str(p) for p in expand_inputs(args.input, VIDEO_FILES, empty,

@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from ..errors import FerkitError
 from ..io.atomic import atomic_write
+from ..io.datasets import list_classes, list_files, read_file_list
+from ..io.fer2013_csv import is_csv, load_csv_split
 from ..io.images import open_image, to_gray
-from ..training.csvdata import is_csv, load_csv_split
-from ..training.data import list_classes, list_files, read_file_list
 
 # what the reports need (scikit-learn, matplotlib, seaborn: the evaluate extra)
 # finds the face in a labelled image file: (its box, its grey crop), or None

@@ -7,7 +7,7 @@ evidence against. Model-agnostic (the same calls as `predict`, any backend) and 
 gradients, so it runs on the inference install:
 
     import ferkit
-    from ferkit.recognition.explanation import explanation_figure
+    from .explanation import explanation_figure
     found = ferkit.load().explain("photo.jpg")      # explanation.explain(rec, "photo.jpg")
     print(found[0].face.label, found[0].upper_share())
     explanation_figure(found).save("why.png")
@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import FerkitError
 from ..io.images import ImageInput
+from ..io.results import Face
 from .presets import eval_input
-from .results import Face
 
 
 class Recognizer(Protocol):

@@ -35,10 +35,10 @@ from ..io.images import (
     to_gray,
     to_rgb,
 )
+from ..io.results import Face, Result
 from .backends import Backend, open_backend
 from .calibration import apply_temperature
 from .presets import eval_batch
-from .results import Face, Result
 
 if TYPE_CHECKING:
     from ..video.frames import Frame

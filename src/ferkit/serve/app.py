@@ -37,8 +37,9 @@ from .. import __version__
 from ..errors import FerkitError
 from ..io.images import CorruptImage, ImageTooLarge, NotAnImage, full_size
 from ..io.records import to_json
+from ..io.results import Result
 from ..recognition.explanation import explain, explanation_figure
-from ..recognition.recognizer import BUNDLED, Recognizer, Result
+from ..recognition.recognizer import BUNDLED, Recognizer
 
 WEB = Path(__file__).parent / "web"
 STATUS = {ImageTooLarge: 413, NotAnImage: 415, CorruptImage: 400}
@@ -70,61 +71,58 @@ class Limits:
         self.queue = queue
 
 
-def create_app(recognizer: Recognizer, limits: Limits | None = None,
-               token: str | None = None, cors: list[str] | None = None) -> FastAPI:
-    """The FastAPI application around one Recognizer. cors: the origins whose pages may call
-    the API from a browser ("*": any)."""
-    limits = limits or Limits()
-    pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="ferkit")
-    in_flight = 0
-    model_info = describe(recognizer)
-    # FastAPI's /docs and /redoc fetch their scripts from a CDN; these pages are served here
-    app = FastAPIOffline(title="ferkit", version=__version__,
-                         description="Facial expression recognition: every face in an image, "
-                                     "a probability per expression.")
+class Service:
+    """What the routes share: the recogniser (and a few that look for smaller faces), the
+    worker pool and how busy it is, the limits and the token."""
 
-    async def compute(fn, *args):
+    def __init__(self, recognizer: Recognizer, limits: Limits, token: str | None):
+        self.recognizer, self.limits, self.token = recognizer, limits, token
+        self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="ferkit")
+        self.in_flight = 0
+        self.model_info = describe(recognizer)
+        self.variants: dict[float, Recognizer] = {}  # per request min_face -> its recogniser
+        self.variants_lock = threading.Lock()
+
+    async def compute(self, fn, *args):
         """Run fn in the worker pool; 503 when workers and queue are all taken."""
-        nonlocal in_flight
-        if in_flight >= limits.workers + limits.queue:
+        if self.in_flight >= self.limits.workers + self.limits.queue:
             raise ApiError(503, "the server is busy; retry shortly", {"Retry-After": "1"})
-        in_flight += 1
+        self.in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
         finally:
-            in_flight -= 1
+            self.in_flight -= 1
 
-    def check_token(request: Request) -> None:
-        if not token_ok(request.headers.get("authorization", "")):
+    def check_token(self, request: Request) -> None:
+        if not self.token_ok(request.headers.get("authorization", "")):
             raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
-    def token_ok(authorization: str) -> bool:
-        return token is None or secrets.compare_digest(authorization.encode(),
-                                                       f"Bearer {token}".encode())
+    def token_ok(self, authorization: str) -> bool:
+        return self.token is None or secrets.compare_digest(
+            authorization.encode(), f"Bearer {self.token}".encode())
 
-    variants: dict[float, Recognizer] = {}  # per request min_face -> its recogniser
-    variants_lock = threading.Lock()
-
-    def recogniser_for(min_face: float | None) -> Recognizer:
+    def recogniser_for(self, min_face: float | None, detect: bool = True) -> Recognizer:
         """The served recogniser, or one that looks for smaller faces (a few kept, the
         classifier shared)."""
-        if min_face is None or min_face == recognizer.min_face:
-            return recognizer
-        with variants_lock:
-            if min_face not in variants:
-                if len(variants) >= MAX_VARIANTS:
-                    variants.pop(next(iter(variants)))
-                variants[min_face] = recognizer.with_min_face(min_face)
-            return variants[min_face]
+        if not detect or min_face is None or min_face == self.recognizer.min_face:
+            return self.recognizer
+        with self.variants_lock:
+            if min_face not in self.variants:
+                if len(self.variants) >= MAX_VARIANTS:
+                    self.variants.pop(next(iter(self.variants)))
+                self.variants[min_face] = self.recognizer.with_min_face(min_face)
+            return self.variants[min_face]
 
+    @staticmethod
     def check_min_face(min_face: float | None) -> None:
         if min_face is not None and not min_face >= MIN_FACE_FLOOR:  # NaN too
             raise ApiError(422, f"min_face: at least {MIN_FACE_FLOOR} pixels (smaller faces "
                                 "cost this server too much per picture)")
 
-    def predict_bytes(data: bytes, name: str, detect: bool, tta: bool | None,
+    def predict_bytes(self, data: bytes, name: str, detect: bool, tta: bool | None,
                       min_face: float | None = None) -> dict:
-        rec = recogniser_for(min_face) if detect else recognizer
+        """One image's record, with the time decoding and recognising took."""
+        rec = self.recogniser_for(min_face, detect)
         t0 = time.perf_counter()
         image = rec.read(data, name, detect=detect)
         t1 = time.perf_counter()
@@ -135,15 +133,70 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
                             "recognise": round((t2 - t1) * 1e3, 2)}
         return out
 
-    def predict_many(items: list[tuple[bytes, str]], detect: bool, tta: bool | None,
+    def predict_many(self, items: list[tuple[bytes, str]], detect: bool, tta: bool | None,
                      min_face: float | None) -> list:
+        """A record per image; one that cannot be read gets its error and status."""
         results = []
         for data, name in items:
             try:
-                results.append(predict_bytes(data, name, detect, tta, min_face))
+                results.append(self.predict_bytes(data, name, detect, tta, min_face))
             except FerkitError as e:
                 results.append({**Result(name, error=str(e)).to_dict(), "status": status_of(e)})
         return results
+
+    async def live_answer(self, data: bytes | None, detect: bool,
+                          min_face: float | None) -> dict:
+        """The answer to one webcam frame sent over /ws: its record, or its error."""
+        if data is None:
+            return {"error": "send each frame as a binary message (a JPEG)", "status": 415}
+        if len(data) > self.limits.max_bytes:
+            return {"error": too_large_message(self.limits), "status": 413}
+        try:
+            return await self.compute(self.predict_bytes, data, "frame", detect, None, min_face)
+        except ApiError as e:
+            return {"error": e.message, "status": e.status}
+        except FerkitError as e:
+            return {**Result("frame", error=str(e)).to_dict(), "status": status_of(e)}
+
+    def explain_bytes(self, data: bytes, name: str, detect: bool, min_face: float | None,
+                      top: int) -> bytes:
+        """`ferkit explain`'s picture of one image, as PNG bytes."""
+        rec = self.recogniser_for(min_face, detect)
+        found = explain(rec, rec.read(data, name, detect=detect), detect=detect,
+                        max_faces=EXPLAIN_MAX_FACES)
+        if not found:
+            raise ApiError(422, f"no face found in {name} to explain")
+        buf = io.BytesIO()
+        explanation_figure(found, top).save(buf, "PNG")
+        return buf.getvalue()
+
+
+def create_app(recognizer: Recognizer, limits: Limits | None = None,
+               token: str | None = None, cors: list[str] | None = None) -> FastAPI:
+    """The FastAPI application around one Recognizer. cors: the origins whose pages may call
+    the API from a browser ("*": any)."""
+    service = Service(recognizer, limits or Limits(), token)
+    # FastAPI's /docs and /redoc fetch their scripts from a CDN; these pages are served here
+    app = FastAPIOffline(title="ferkit", version=__version__,
+                         description="Facial expression recognition: every face in an image, "
+                                     "a probability per expression.")
+    add_error_handlers(app)
+    app.add_middleware(BodyLimit, limits=service.limits)
+    if cors:  # added last, so outermost: a 413 from BodyLimit still says who may read it
+        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=["Retry-After"], max_age=600)
+    add_image_routes(app, service)
+    add_live_route(app, service)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.state.service = service
+    app.state.pool = service.pool
+    app.state.model_info = service.model_info
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error a JSON {"error": ...} with its status; a bug a 500, and the server stays up."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
@@ -166,26 +219,25 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
                             headers=getattr(e, "headers", None))
 
     @app.exception_handler(Exception)
-    async def crash(request: Request, e: Exception):  # a bug: the server stays up
+    async def crash(request: Request, e: Exception):
         print(f"ferkit serve: internal error on {request.url.path}: {e!r}", file=sys.stderr)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    app.add_middleware(BodyLimit, limits=limits)
-    if cors:  # added last, so outermost: a 413 from BodyLimit still says who may read it
-        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"],
-                           expose_headers=["Retry-After"], max_age=600)
+
+def add_image_routes(app: FastAPI, service: Service) -> None:
+    """/health, /model, /predict, /predict/batch, /explain and the page."""
+    limits = service.limits
 
     @app.get("/health")
     async def health() -> dict:
         """Up and answering; also how busy."""
-        return {"status": "ok", "in_flight": in_flight, "workers": limits.workers}
+        return {"status": "ok", "in_flight": service.in_flight, "workers": limits.workers}
 
     @app.get("/model")
     async def model(request: Request) -> dict:
         """Classes, input size, SHA-256 and measured accuracy of the model being served."""
-        check_token(request)
-        return model_info
+        service.check_token(request)
+        return service.model_info
 
     @app.post("/predict", responses={413: {}, 415: {}, 400: {}, 503: {}})
     async def predict(request: Request, detect: bool = True, tta: bool | None = None,
@@ -193,12 +245,11 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         """One image, as a multipart upload (field `file`) or a raw `image/*` body; the JSON
         of `ferkit predict --json`, plus timing. min_face: the smallest face to look for,
         in pixels, for this request (as `--min-face`)."""
-        check_token(request)
-        check_min_face(min_face)
-        items = await read_images(request, limits, many=False)
-        data, name = items[0]
+        service.check_token(request)
+        service.check_min_face(min_face)
+        [(data, name)] = await read_images(request, limits, many=False)
         t0 = time.perf_counter()
-        out = await compute(predict_bytes, data, name, detect, tta, min_face)
+        out = await service.compute(service.predict_bytes, data, name, detect, tta, min_face)
         out["timing_ms"]["total"] = round((time.perf_counter() - t0) * 1e3, 2)
         return out
 
@@ -207,57 +258,11 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
                             tta: bool | None = None, min_face: float | None = None) -> dict:
         """Several images (multipart fields `files`); one result each, in order; an image
         that cannot be read gets its error and status in its own slot."""
-        check_token(request)
-        check_min_face(min_face)
+        service.check_token(request)
+        service.check_min_face(min_face)
         items = await read_images(request, limits, many=True)
-        return {"results": await compute(predict_many, items, detect, tta, min_face)}
-
-    @app.websocket("/ws")
-    async def live(ws: WebSocket, detect: bool = True, min_face: float | None = None,
-                   token: str = ""):
-        """Webcam frames, one after another on one connection: each binary message an image
-        (a JPEG frame), each answer the JSON /predict gives for it, or {"error", "status"}.
-        What the page sends its webcam through (a browser cannot give a WebSocket an
-        Authorization header: the token comes as ?token=)."""
-        if not token_ok(f"Bearer {token}" if token else ""):
-            await ws.close(code=1008, reason="missing or wrong token")
-            return
-        await ws.accept()
-        try:
-            check_min_face(min_face)
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                answer = await live_answer(message.get("bytes"), detect, min_face)
-                await ws.send_text(to_json(answer))
-        except ApiError as e:
-            await ws.close(code=1008, reason=e.message)
-        except (WebSocketDisconnect, RuntimeError):
-            return  # the page closed (RuntimeError: it closed while we answered)
-
-    async def live_answer(data: bytes | None, detect: bool, min_face: float | None) -> dict:
-        if data is None:
-            return {"error": "send each frame as a binary message (a JPEG)", "status": 415}
-        if len(data) > limits.max_bytes:
-            return {"error": too_large_message(limits), "status": 413}
-        try:
-            return await compute(predict_bytes, data, "frame", detect, None, min_face)
-        except ApiError as e:
-            return {"error": e.message, "status": e.status}
-        except FerkitError as e:
-            return {**Result("frame", error=str(e)).to_dict(), "status": status_of(e)}
-
-    def explain_bytes(data: bytes, name: str, detect: bool, min_face: float | None,
-                      top: int) -> bytes:
-        rec = recogniser_for(min_face) if detect else recognizer
-        found = explain(rec, rec.read(data, name, detect=detect), detect=detect,
-                        max_faces=EXPLAIN_MAX_FACES)
-        if not found:
-            raise ApiError(422, f"no face found in {name} to explain")
-        buf = io.BytesIO()
-        explanation_figure(found, top).save(buf, "PNG")
-        return buf.getvalue()
+        return {"results": await service.compute(service.predict_many, items, detect, tta,
+                                                 min_face)}
 
     @app.post("/explain", response_class=Response, responses={
         200: {"content": {"image/png": {}}}, 413: {}, 415: {}, 422: {}, 503: {}})
@@ -266,22 +271,46 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
         """Where each face's expression was read from (`ferkit explain`): one image, uploaded
         as for /predict; a PNG with, per face (the 8 largest), the evidence for its `top`
         most likely expressions."""
-        check_token(request)
-        check_min_face(min_face)
-        if not 1 <= top <= len(recognizer.classes):
-            raise ApiError(422, f"top: 1 to {len(recognizer.classes)} expressions")
+        service.check_token(request)
+        service.check_min_face(min_face)
+        classes = service.recognizer.classes
+        if not 1 <= top <= len(classes):
+            raise ApiError(422, f"top: 1 to {len(classes)} expressions")
         [(data, name)] = await read_images(request, limits, many=False)
-        picture = await compute(explain_bytes, data, name, detect, min_face, top)
+        picture = await service.compute(service.explain_bytes, data, name, detect, min_face, top)
         return Response(picture, media_type="image/png")
 
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(WEB / "index.html")
 
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
-    app.state.pool = pool
-    app.state.model_info = model_info
-    return app
+
+def add_live_route(app: FastAPI, service: Service) -> None:
+    """/ws: the page's webcam, frame after frame on one WebSocket."""
+
+    @app.websocket("/ws")
+    async def live(ws: WebSocket, detect: bool = True, min_face: float | None = None,
+                   token: str = ""):
+        """Webcam frames, one after another on one connection: each binary message an image
+        (a JPEG frame), each answer the JSON /predict gives for it, or {"error", "status"}.
+        What the page sends its webcam through (a browser cannot give a WebSocket an
+        Authorization header: the token comes as ?token=)."""
+        if not service.token_ok(f"Bearer {token}" if token else ""):
+            await ws.close(code=1008, reason="missing or wrong token")
+            return
+        await ws.accept()
+        try:
+            service.check_min_face(min_face)
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                answer = await service.live_answer(message.get("bytes"), detect, min_face)
+                await ws.send_text(to_json(answer))
+        except ApiError as e:
+            await ws.close(code=1008, reason=e.message)
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the page closed (RuntimeError: it closed while we answered)
 
 
 def status_of(e: FerkitError) -> int:

@@ -29,12 +29,7 @@ from torch import nn
 from .. import __version__
 from ..errors import FerkitError
 from ..evaluation.metrics import compute_metrics, write_reports
-from ..recognition.backends.torch import torch_device
-from . import resume
-from .augment import EvalPreset, TrainPreset, mix
-from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .csvdata import is_csv, load_csv_split
-from .data import (
+from ..io.datasets import (
     Split,
     check_same_classes,
     dataset_splits,
@@ -46,7 +41,12 @@ from .data import (
     stratified_split,
     write_file_list,
 )
-from .models import IMAGENET_MEAN, IMAGENET_STD, build_model, set_trainable
+from ..io.fer2013_csv import is_csv, load_csv_split
+from ..recognition.backends.torch import torch_device
+from ..recognition.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..recognition.networks import IMAGENET_MEAN, IMAGENET_STD, build_model, set_trainable
+from . import resume
+from .augment import EvalPreset, TrainPreset, mix
 
 # Recipes fill every option the user did not set. "brief" is the original README's recipe.
 RECIPES = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FerkitError
-from .checkpoint import load_checkpoint
+from ..recognition.checkpoint import load_checkpoint
 
 # Settings a resumed run may change: where and how it runs, not what it trains.
 CHANGEABLE = {"resume", "output_dir", "device", "no_progress", "cache_dir", "save_every",

@@ -10,15 +10,14 @@ from pathlib import Path
 
 from ..errors import FerkitError
 from ..io.records import SCHEMA_VERSION, frame_record
-from ..recognition.recognizer import Recognizer
-from .frames import analyse, drawn_frame, frame_rate, new_tracker, open_video
+from .frames import Recogniser, analyse, drawn_frame, frame_rate, new_tracker, open_video
 from .writer import VideoWriter
 
 # what a folder of videos is searched for
 VIDEO_FILES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
-def video_records(recognizer: Recognizer, path: str, every: int = 1, smooth: float = 0.0,
+def video_records(recognizer: Recogniser, path: str, every: int = 1, smooth: float = 0.0,
                   progress: Callable[[int], None] | None = None,
                   annotate: str | Path | None = None) -> list[dict]:
     """One video file analysed whole, as `ferkit video` does: a record per analysed frame

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -20,7 +21,17 @@ from ..errors import FerkitError
 from ..extras import require
 from ..io.ahead import read_ahead
 from ..io.records import frame_record
-from ..recognition.results import Face
+from ..io.results import Face
+
+
+class Recogniser(Protocol):
+    """What reading faces from video needs of a recogniser (ferkit.Recognizer is one)."""
+
+    classes: list[str]
+    threads: int | None
+
+    def predict(self, image, *, detect: bool = True, bgr: bool = False,
+                tta: bool | None = None) -> list[Face]: ...
 
 # Containers --annotate writes (H.264, videowriter.py).
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -192,7 +203,7 @@ class Frame:
         return frame_record(video, self.number, self.time, self.faces, self.ids, size)
 
 
-def analyse(recognizer, cap, tracker: IouTracker, every: int = 1,
+def analyse(recognizer: Recogniser, cap, tracker: IouTracker, every: int = 1,
             max_frames: int | None = None, smooth: float = 0.0,
             pixels: bool = True) -> Iterator[Frame]:
     """Every frame of an open capture, every `every`-th through detect -> crop -> classify;
@@ -241,7 +252,7 @@ def drawn_frame(frame: Frame, classes: list[str]) -> np.ndarray:
     return np.asarray(drawn)
 
 
-def frames(recognizer, source: str | Path | int, every: int = 1, smooth: float = 0.0,
+def frames(recognizer: Recogniser, source: str | Path | int, every: int = 1, smooth: float = 0.0,
            max_frames: int | None = None) -> Iterator[Frame]:
     """The analysed frames (every `every`-th) of a video file, stream URL or webcam number:
     Recognizer.predict_video. Opened now, so a bad source fails here, not in the loop; the

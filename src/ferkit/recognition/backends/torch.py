@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ...errors import FerkitError
-from ...training.checkpoint import load_model
+from ..checkpoint import load_model
 
 
 def torch_device(requested: str) -> torch.device:

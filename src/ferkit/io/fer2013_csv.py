@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FerkitError
-from .data import Split, load_cache, save_cache
+from .datasets import Split, load_cache, save_cache
 
 SIDE = 48
 FER2013_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # 0..6

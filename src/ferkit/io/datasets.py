@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FerkitError
-from ..io.atomic import atomic_write
-from ..io.images import open_image, to_gray
+from .atomic import atomic_write
+from .images import open_image, to_gray
 
 CACHE_VERSION = 1
 

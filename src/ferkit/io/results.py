@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..io.records import image_record, rows
+from .records import image_record, rows
 
 
 @dataclass

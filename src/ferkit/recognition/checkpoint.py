@@ -13,7 +13,7 @@ import torch
 from .. import __version__
 from ..errors import FerkitError
 from ..io.atomic import atomic_write
-from .models import FerNet, build_model
+from .networks import FerNet, build_model
 
 FORMAT = "ferkit-checkpoint"
 # What a model needs to be rebuilt and fed; everything else in a checkpoint is history.
