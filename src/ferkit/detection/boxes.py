@@ -101,10 +101,6 @@ def weighted_nms(dets: list[Detection], threshold: float) -> list[Detection]:
     return merged
 
 
-# The crop around a BlazeFace box that classifies FER2013 faces placed in photos best
-# (docs/face_detection.md): a square 1.05x the box's side, centred 0.09 box-heights above
-
-
 def clip_box(box, width: int, height: int) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     return (max(int(round(x0)), 0), max(int(round(y0)), 0),
