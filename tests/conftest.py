@@ -151,9 +151,10 @@ def live_server():
     proc.wait(10)
 
 
-def start_server(*args: str, scheme: str = "http", context=None):
-    """`ferkit serve` on a free port; its process and its URL once /health answers."""
-    port = free_port()
+def start_server(*args: str, scheme: str = "http", context=None, port: int | None = None):
+    """`ferkit serve` on a free port (or `port`); its process and its URL once /health
+    answers."""
+    port = port or free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "ferkit", "serve", "--port", str(port), *args],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTOS, ROOT, requires_photos, start_server
+from conftest import PHOTOS, ROOT, free_port, requires_photos, start_server
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferkit[serve]'")
@@ -425,6 +425,33 @@ def test_the_webcam_runs_at_camera_speed_with_a_chart_per_face(server, tmp_path)
             driver.find_element(By.ID, "camera").click()
     finally:
         driver.quit()
+
+
+def test_the_webcam_goes_on_over_http_when_its_websocket_goes(tmp_path):
+    """The server restarts under the page: the socket is gone, the page says so once and
+    sends its frames as POST /predict from then on."""
+    from selenium.webdriver.common.by import By
+
+    port = free_port()
+    proc, url = start_server(port=port)
+    driver = chrome(write_y4m(ASTRONAUT, tmp_path / "smile.y4m"))
+    try:
+        driver.get(url)
+        wait(driver, "document.getElementById('legend').children.length === 7")
+        driver.find_element(By.ID, "camera").click()
+        wait(driver, "window.ferkitStats.frames >= 3")
+        assert driver.execute_script("return window.ferkitStats.transport") == "ws"
+        proc.terminate()
+        proc.wait(10)
+        proc, _ = start_server(port=port)
+        frames = driver.execute_script("return window.ferkitStats.frames")
+        wait(driver, f"window.ferkitStats.frames >= {frames + 3}")
+        assert driver.execute_script("return window.ferkitStats.transport") == "http"
+        assert face_labels(driver)[0].startswith("Face 1: HAPPY")
+    finally:
+        driver.quit()
+        proc.terminate()
+        proc.wait(10)
 
 
 PHONE = {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": True},

@@ -100,7 +100,8 @@ class BlazeFace:
         face_detection.md). Boxes are clipped to the picture."""
         h, w = rgb.shape[:2]
         scale = self.size / (self.close_up_border * max(h, w))
-        small = np.asarray(resized(Image.fromarray(rgb), scale) if scale < 1 else
+        # a big photo thinned and box-reduced as the pyramid's levels are; a small one enlarged
+        small = np.asarray(downscaled(rgb, scale, self.passes.pool) if scale < 1 else
                            Image.fromarray(rgb).resize((max(round(w * scale), 1),
                                                         max(round(h * scale), 1)),
                                                        Image.Resampling.BILINEAR))

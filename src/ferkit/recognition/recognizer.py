@@ -108,6 +108,7 @@ class Recognizer:
         other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
                            threads=self.threads, min_face=min_face, reframe=self.reframe)
         other.temperature = self.temperature
+        other._face_check = self._face_check  # the same network for every min_face
         return other
 
     def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:

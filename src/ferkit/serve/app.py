@@ -189,7 +189,6 @@ def create_app(recognizer: Recognizer, limits: Limits | None = None,
     add_image_routes(app, service)
     add_live_route(app, service)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
-    app.state.service = service
     app.state.pool = service.pool
     app.state.model_info = service.model_info
     return app

@@ -398,6 +398,10 @@ async function runLive(live) {
       await analyseFrame(live, captured);
     } catch (e) {
       fail(e);
+      if (live.transport === "ws" && !live.isOpen()) {  // the socket went: go on over HTTP
+        Object.assign(live, { transport: "http", send: (blob) => predict(blob, "image/jpeg") });
+        stats.transport = "http";
+      }
       await new Promise((wait) => setTimeout(wait, 500));  // the server is down or busy
     }
   }
@@ -431,7 +435,8 @@ function openSocket() {
     ws.send(blob);
   });
   return new Promise((resolve) => {
-    ws.onopen = () => resolve({ send, close: () => ws.close() });
+    ws.onopen = () => resolve({ send, close: () => ws.close(),
+                                isOpen: () => ws.readyState === WebSocket.OPEN });
     ws.onerror = () => resolve(null);
   });
 }
@@ -477,7 +482,8 @@ async function startLive(kind, video, stop) {
   $("camera").textContent = `Stop the ${kind}`;
   $("camera").classList.add("on");
   const socket = TRANSPORT === "ws" ? await openSocket() : null;
-  if (socket) Object.assign(live, { transport: "ws", send: socket.send, close: socket.close });
+  if (socket) Object.assign(live, { transport: "ws", send: socket.send, close: socket.close,
+                                    isOpen: socket.isOpen });
   stats.transport = live.transport;
   if (state.live !== live) return live.close?.();
   countCameraFrames(live);
