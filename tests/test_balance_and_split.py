@@ -1,7 +1,6 @@
 """--val-split for a dataset with only train/, and the class-imbalance options."""
 
 import json
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +45,12 @@ def test_balanced_class_weights_and_sampler_favour_the_rare_class():
     labels = np.array([0] * 90 + [1] * 10)
     w = class_weights(labels, 2)
     assert np.allclose(w, [100 / 180, 100 / 20])  # 90*w0 == 10*w1: each class weighs the same
-    ctx = dict(sample_weights=torch.from_numpy(w[labels]).double(), world=1, rank=0,
-               device=torch.device("cpu"), epoch=1)
-    drawn = labels[epoch_order(len(labels), Namespace(seed=0), ctx).numpy()]
+    drawn = labels[epoch_order(len(labels), 0, 1, torch.from_numpy(w[labels]).double()).numpy()]
     assert 35 <= (drawn == 1).sum() <= 65  # ~50 of 100, against 10 in a shuffle
-    ctx["sample_weights"] = None
-    assert (labels[epoch_order(100, Namespace(seed=0), ctx).numpy()] == 1).sum() == 10
+    assert (labels[epoch_order(100, 0, 1).numpy()] == 1).sum() == 10
+    # each rank takes its own shard of the same draw
+    shards = [epoch_order(100, 0, 1, rank=r, world=2) for r in (0, 1)]
+    assert sorted(torch.cat(shards).tolist()) == list(range(100))
 
 
 def test_training_with_both_imbalance_options(tmp_path):

@@ -13,6 +13,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
+from ferkit.commands.train import get_args_parser  # noqa: E402
 from ferkit.recognition.backends import open_backend  # noqa: E402
 from ferkit.recognition.checkpoint import load_model  # noqa: E402
 from ferkit.recognition.presets import eval_batch  # noqa: E402
@@ -108,7 +109,7 @@ def test_the_cuda_step_really_runs_bf16_and_channels_last(data, tmp_path, monkey
         return model
 
     monkeypatch.setattr(training, "build_model", spying_build)
-    args = training.get_args_parser().parse_args([
+    args = get_args_parser().parse_args([
         "--data", str(data), "--output-dir", str(tmp_path / "out"), "--epochs", "1",
         "--cache-dir", "none", "--no-progress", *FLAGS])
     training.main(args)
@@ -148,11 +149,11 @@ def test_evaluation_on_cuda_equals_evaluation_on_the_cpu(cuda_run, data):
     device = torch.device("cuda")
     model, _ = load_model(out / "best_model.pth")
     model = model.to(device, memory_format=torch.channels_last)
-    ctx = dict(device=device, eval_aug=EvalPreset(img_size=48),
-               autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
     x = torch.from_numpy(np.stack(grays)).to(device)
     y = torch.from_numpy(labels).to(device)
-    _, _, gpu = training.evaluate(model, x, y, ctx)  # what training reports, bf16 on the GPU
+    # what training reports, bf16 on the GPU
+    _, _, gpu = training.evaluate(model, x, y, EvalPreset(img_size=48), autocast)
     assert len(gpu) == len(cpu) == 300
     assert (gpu == cpu).mean() >= 0.995
     assert (cpu == labels).mean() > 0.9
@@ -200,7 +201,7 @@ def test_gpu_memory_stays_bounded_over_epochs(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(training, "evaluate", measuring_evaluate)
-    args = training.get_args_parser().parse_args([
+    args = get_args_parser().parse_args([
         "--data", str(data), "--output-dir", str(tmp_path / "out"), "--epochs", "6",
         "--cache-dir", "none", "--no-progress", "--ema", "0.9", *FLAGS])
     training.main(args)

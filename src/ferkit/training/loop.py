@@ -12,12 +12,14 @@ DistributedDataParallel switches on when torchrun sets RANK; only rank 0 prints 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +207,149 @@ def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     return opt, None, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine)
+# ---------------------------------------------------------------------------------------------
+# the run's state
+
+
+@dataclass
+class Progress:
+    """Where the run stands: `epoch` epochs done (plus `step` steps of the next, with that
+    epoch's running `sums` of loss, correct and seen), and the best epoch so far."""
+
+    epoch: int = 0
+    step: int = 0
+    sums: list = field(default_factory=lambda: [0.0, 0.0, 0])
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    elapsed: float = 0.0  # seconds of training before this process started
+
+
+@dataclass(eq=False)
+class Run:
+    """One training run: what every part of the loop reads, and the little it changes
+    (`epoch`, `progress`, `history`, `stop`)."""
+
+    args: argparse.Namespace
+    out: Path
+    device: torch.device
+    rank: int
+    world: int
+    classes: list[str]
+    config: dict
+    raw_model: nn.Module  # the FerNet itself
+    model: nn.Module  # what the steps call: raw_model, wrapped by DDP or torch.compile
+    ema: nn.Module | None  # AveragedModel when --ema is on: evaluated and saved instead
+    opt: torch.optim.Optimizer
+    plateau: object | None  # ReduceLROnPlateau, stepped per epoch on the validation loss
+    step_sched: object | None  # LambdaLR, stepped per batch
+    gen: torch.Generator
+    train_aug: TrainPreset
+    eval_aug: EvalPreset
+    soft: torch.Tensor | None  # FER+ vote distributions, one row per training image
+    class_weights: torch.Tensor | None
+    sample_weights: torch.Tensor | None
+    data: str
+    train_samples: int
+    progress: Progress = field(default_factory=Progress)
+    history: list = field(default_factory=list)
+    epoch: int = 0  # the epoch in progress
+    stop: bool = False  # set by Ctrl-C: save after this step
+    started: float = field(default_factory=time.time)
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.raw_model
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self):
+        # bf16 on CUDA; on the CPU a no-op rather than a second code path.
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
+
+    def elapsed(self) -> float:
+        return self.progress.elapsed + time.time() - self.started
+
+    def train_args(self) -> dict:
+        return {k: v for k, v in vars(self.args).items() if k != "resume"}
+
+    def save_last(self, epoch_done: int, step: int, sums, metrics: dict) -> None:
+        """last_model.pth: the weights, and all it takes to resume from here."""
+        p = self.progress
+        state = resume.state(
+            epoch=epoch_done, step=step, sums=sums, best_acc=p.best_acc,
+            best_epoch=p.best_epoch, elapsed=self.elapsed(), data=self.data,
+            train_samples=self.train_samples, raw_model=self.raw_model, ema=self.ema,
+            opt=self.opt, schedulers=[self.plateau, self.step_sched], gen=self.gen)
+        save_checkpoint(self.out / "last_model.pth", self.eval_model, self.config,
+                        train_args=self.train_args(), epoch=epoch_done, history=self.history,
+                        metrics=metrics, resume=state)
+
+    def save_progress(self, step: int, sums) -> None:
+        """A checkpoint inside the epoch in progress (--save-every, Ctrl-C)."""
+        if self.master:
+            last = self.history[-1] if self.history else {}
+            metrics = {k: last[k] for k in ("val_acc", "val_loss") if k in last}
+            self.save_last(self.epoch - 1, step, sums, metrics)
+
+
+def build_run(args: argparse.Namespace, train: Split, out: Path, device: torch.device,
+              rank: int, world: int, resumed: dict | None) -> Run:
+    """The model (on the device, wrapped as the run asks), its optimiser and schedules,
+    augmentation and class balance; restored from `resumed` when given."""
+    model = build_model(args.arch, len(train.classes), "none" if resumed else args.pretrained)
+    set_trainable(model, args.freeze_backbone, args.unfreeze_last)
+    # channels_last on every device: CUDA's tensor cores want it, and on the CPU oneDNN's
+    # convolutions in that layout are faster too.
+    raw_model = model = model.to(device, memory_format=torch.channels_last)
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if args.compile:
+        model = torch.compile(model)
+    ema = None
+    if args.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(raw_model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
+                            use_buffers=True)
+    steps = (len(train.labels) // world) // args.batch_size + 1
+    opt, plateau, step_sched = make_optimizer(args, raw_model, steps)
+    weights = class_weights(train.labels, len(train.classes))
+    run = Run(
+        args=args, out=out, device=device, rank=rank, world=world, classes=train.classes,
+        config=dict(
+            arch=args.arch, classes=train.classes, img_size=args.img_size, channels=1,
+            input="grey float32 [N,1,H,W] in [0,1]; normalisation inside the model",
+            mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), tta=False,
+        ),
+        raw_model=raw_model, model=model, ema=ema, opt=opt, plateau=plateau,
+        step_sched=step_sched, gen=torch.Generator(device=device).manual_seed(args.seed + rank),
+        train_aug=TrainPreset(
+            img_size=args.img_size, rotation=args.rotation, erasing=args.erasing,
+            translate=args.translate, scale=(args.min_scale, args.max_scale),
+        ),
+        eval_aug=EvalPreset(img_size=args.img_size),
+        soft=torch.from_numpy(train.soft).to(device) if train.soft is not None else None,
+        class_weights=(torch.from_numpy(weights).to(device)
+                       if args.class_weights == "balanced" else None),
+        sample_weights=(torch.from_numpy(weights[train.labels]).double()
+                        if args.sampler == "balanced" else None),
+        data=str(Path(args.data).resolve()), train_samples=len(train.labels),
+    )
+    if resumed:
+        r = resume.restore(resumed, raw_model=raw_model, ema=ema, opt=opt,
+                           schedulers=[plateau, step_sched], gen=run.gen)
+        run.progress = Progress(**{k: r[k] for k in vars(Progress())})
+        run.history = list(resumed["history"])
+        if world > 1:  # each rank's augmentation stream was its own; start fresh ones
+            run.gen.manual_seed(args.seed + rank + 7919 * run.progress.epoch)
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,67 +360,70 @@ class Interrupted(Exception):
     """Ctrl-C during training, after the resume checkpoint has been written."""
 
 
-def epoch_order(n: int, args, ctx) -> torch.Tensor:
+def epoch_order(n: int, seed: int, epoch: int, sample_weights: torch.Tensor | None = None,
+                rank: int = 0, world: int = 1) -> torch.Tensor:
     """This rank's sample indices for the epoch: the same draw on every rank, seeded by the
     epoch (a resumed run draws it again), then each rank takes its shard."""
-    gen = torch.Generator().manual_seed(args.seed + ctx["epoch"])
-    if ctx["sample_weights"] is not None:  # --sampler balanced: classes drawn equally often
-        order = torch.multinomial(ctx["sample_weights"], n, replacement=True, generator=gen)
+    gen = torch.Generator().manual_seed(seed + epoch)
+    if sample_weights is not None:  # --sampler balanced: classes drawn equally often
+        order = torch.multinomial(sample_weights, n, replacement=True, generator=gen)
     else:
         order = torch.randperm(n, generator=gen)
-    per_rank = n // ctx["world"]
-    return order[ctx["rank"] * per_rank : (ctx["rank"] + 1) * per_rank].to(ctx["device"])
+    per_rank = n // world
+    return order[rank * per_rank : (rank + 1) * per_rank]
 
 
-def train_one_epoch(model, opt, step_sched, images, labels, args, ctx,
-                    start_step: int = 0, sums=(0.0, 0.0, 0)) -> tuple[float, float, int]:
+def train_one_epoch(run: Run, images: torch.Tensor, labels: torch.Tensor, start_step: int = 0,
+                    sums=(0.0, 0.0, 0)) -> tuple[float, float, int]:
     """One pass over this rank's shard, from `start_step` on (a resumed epoch, with the
     `sums` of loss, correct and seen so far); returns (mean loss, accuracy) reduced across
     ranks, and how many images this call trained on."""
-    model.train()
-    order = epoch_order(len(labels), args, ctx)
+    args, device = run.args, run.device
+    run.model.train()
+    order = epoch_order(len(labels), args.seed, run.epoch, run.sample_weights, run.rank,
+                        run.world).to(device)
     steps = len(order) // args.batch_size + (len(order) % args.batch_size > 1)
-    loss_sum = torch.tensor(float(sums[0]), device=ctx["device"])
-    correct = torch.tensor(float(sums[1]), device=ctx["device"])
+    loss_sum = torch.tensor(float(sums[0]), device=device)
+    correct = torch.tensor(float(sums[1]), device=device)
     seen = int(sums[2])
-    bar = _progress(range(start_step, steps), ctx, f"epoch {ctx['epoch']}/{args.epochs}")
+    bar = _progress(range(start_step, steps), run, f"epoch {run.epoch}/{args.epochs}")
     for step in bar:
         idx = order[step * args.batch_size : (step + 1) * args.batch_size]
-        x = ctx["train_aug"](images[idx], ctx["gen"])
+        x = run.train_aug(images[idx], run.gen)
         y = labels[idx]
-        if ctx["soft"] is not None:  # FER+ vote distributions
-            targets = ctx["soft"][idx]
+        if run.soft is not None:  # FER+ vote distributions
+            targets = run.soft[idx]
         else:  # scatter, not F.one_hot: one_hot checks its input's range, a host sync
-            targets = torch.zeros(len(y), ctx["num_classes"], device=y.device).scatter_(
+            targets = torch.zeros(len(y), len(run.classes), device=device).scatter_(
                 1, y[:, None], 1.0)
-        x, targets = mix(x, targets, args.mixup, args.cutmix, ctx["gen"])
+        x, targets = mix(x, targets, args.mixup, args.cutmix, run.gen)
         x = x.contiguous(memory_format=torch.channels_last)
-        with ctx["autocast"]():
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), targets, weight=ctx["class_weights"],
+        with run.autocast():
+            logits = run.model(x)
+            loss = F.cross_entropy(logits.float(), targets, weight=run.class_weights,
                                    label_smoothing=args.label_smoothing)
-        opt.zero_grad(set_to_none=True)
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        if step_sched is not None:
-            step_sched.step()
-        if ctx["ema"] is not None:
-            ctx["ema"].update_parameters(ctx["raw_model"])
+        run.opt.step()
+        if run.step_sched is not None:
+            run.step_sched.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.raw_model)
         # Accumulate on the device: no host sync per step.
         loss_sum += loss.detach() * len(idx)
         correct += (logits.argmax(1) == y).sum()
         seen += len(idx)
-        if ctx["master"] and step % 20 == 0 and hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        if run.master and step % 20 == 0 and hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{run.opt.param_groups[0]['lr']:.2e}")
         every = args.save_every and (step + 1) % args.save_every == 0 and step + 1 < steps
-        if ctx["stop"] or every:
-            ctx["save_progress"](step + 1, [loss_sum.item(), correct.item(), seen])
-            if ctx["stop"]:
-                raise Interrupted(f"epoch {ctx['epoch']}, step {step + 1} of {steps}")
-    stats = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=ctx["device"])])
-    if ctx["world"] > 1:
+        if run.stop or every:
+            run.save_progress(step + 1, [loss_sum.item(), correct.item(), seen])
+            if run.stop:
+                raise Interrupted(f"epoch {run.epoch}, step {step + 1} of {steps}")
+    stats = torch.stack([loss_sum, correct, torch.tensor(float(seen), device=device)])
+    if run.world > 1:
         dist.all_reduce(stats)
-        average_buffers(model)
+        average_buffers(run.model)
     return (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item(), seen - int(sums[2])
 
 
@@ -290,16 +438,17 @@ def average_buffers(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, images, labels, ctx, batch_size: int = 256):
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             preprocess: EvalPreset, autocast=contextlib.nullcontext, batch_size: int = 256):
     """(mean loss, accuracy, predictions) over a whole split."""
     model.eval()
-    loss_sum = torch.zeros((), device=ctx["device"])
+    loss_sum = torch.zeros((), device=labels.device)
     preds = []
     for start in range(0, len(labels), batch_size):
-        x = ctx["eval_aug"](images[start : start + batch_size])
+        x = preprocess(images[start : start + batch_size])
         x = x.contiguous(memory_format=torch.channels_last)
         y = labels[start : start + batch_size]
-        with ctx["autocast"]():
+        with autocast():
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
         preds.append(logits.argmax(1))
@@ -308,8 +457,43 @@ def evaluate(model, images, labels, ctx, batch_size: int = 256):
     return loss_sum.item() / len(labels), acc, pred.cpu().numpy()
 
 
-def _progress(iterable, ctx, desc):
-    if not ctx["master"] or ctx["no_progress"]:
+def run_epoch(run: Run, epoch: int, train_x, train_y, val_x, val_y) -> None:
+    """Train one epoch, validate, log, and keep the best and the last checkpoint."""
+    run.epoch = epoch
+    p, t0 = run.progress, time.time()
+    first = p.step if epoch == p.epoch + 1 else 0
+    train_loss, train_acc, trained = train_one_epoch(run, train_x, train_y, first, p.sums)
+    train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
+    val_loss, val_acc, _ = evaluate(run.eval_model, val_x, val_y, run.eval_aug, run.autocast)
+    if run.plateau is not None:
+        run.plateau.step(val_loss)
+    metrics = dict(val_acc=val_acc, val_loss=val_loss)
+    images_per_s = trained * run.world / train_seconds
+    run.history.append(dict(
+        epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+        val_acc=val_acc, lr=run.opt.param_groups[0]["lr"], seconds=time.time() - t0,
+        train_seconds=train_seconds, train_img_per_s=images_per_s, elapsed=run.elapsed(),
+    ))
+    if not run.master:
+        return
+    print(
+        f"epoch {epoch:3d}/{run.args.epochs}  train loss {train_loss:.4f} acc "
+        f"{train_acc:.2%}  val loss {val_loss:.4f} acc {val_acc:.2%}  "
+        f"({time.time() - t0:.1f}s, train {images_per_s:.0f} img/s)",
+        flush=True,
+    )
+    if val_acc > p.best_acc:
+        p.best_acc, p.best_epoch = val_acc, epoch
+        save_checkpoint(run.out / "best_model.pth", run.eval_model, run.config,
+                        train_args=run.train_args(), epoch=epoch, history=run.history,
+                        metrics=metrics)
+    run.save_last(epoch, 0, [0.0, 0.0, 0], metrics)
+    if run.stop:
+        raise Interrupted(f"the end of epoch {epoch}")
+
+
+def _progress(iterable, run: Run, desc: str):
+    if not run.master or run.args.no_progress:
         return iterable
     from tqdm import tqdm
 
@@ -328,179 +512,88 @@ def check_new_run(out: Path) -> None:
         )
 
 
-def main(args: argparse.Namespace) -> nn.Module:
-    """Train as `args` say; returns the trained (unwrapped) model."""
-    resumed = None
+def prepare_args(args: argparse.Namespace) -> tuple[argparse.Namespace, Path | None, dict | None]:
+    """The run's settings (a resumed run's own, with what may change), checked; and the
+    checkpoint being resumed, if any."""
+    path = resumed = None
     if args.resume:
         if args.overwrite:
             raise FerkitError("--resume continues a run and --overwrite starts a new one: "
                               "choose one")
-        resume_path, resumed = resume.load(args.resume)
-        args = resume.merge_args(args, resume_path, resumed)
+        path, resumed = resume.load(args.resume)
+        args = resume.merge_args(args, path, resumed)
     args = resolve_recipe(args)
     if not resumed and not args.overwrite:
         check_new_run(Path(args.output_dir))
+    return args, path, resumed
+
+
+def main(args: argparse.Namespace) -> nn.Module:
+    """Train as `args` say; returns the trained (unwrapped) model."""
+    args, resume_path, resumed = prepare_args(args)
     device, rank, world = setup_device(args.device)
-    master = rank == 0
     torch.manual_seed(args.seed)
     out = Path(args.output_dir)
-    if master:
+    if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
 
-    train, val = load_data(args, out, master)
-    classes = train.classes
+    train, val = load_data(args, out, master=rank == 0)
     if resumed:
-        resume.check_data(resume_path, resumed, classes, len(train))
-    model = build_model(args.arch, len(classes), "none" if resumed else args.pretrained)
-    set_trainable(model, args.freeze_backbone, args.unfreeze_last)
+        resume.check_data(resume_path, resumed, train.classes, len(train.labels))
+    run = build_run(args, train, out, device, rank, world, resumed)
     # The whole decoded dataset lives on the training device (FER2013 train: 66 MB).
     train_x, train_y, val_x, val_y = (
         torch.from_numpy(a).to(device, non_blocking=True)
         for a in (train.images, train.labels, val.images, val.labels)
     )
+    if run.master:
+        announce(run, val, resumed is not None)
 
-    cuda = device.type == "cuda"
-    # channels_last on every device (here, for each batch and for the best model's report):
-    # CUDA's tensor cores want it, and on the CPU oneDNN's convolutions in that layout make a
-    # MobileNetV2 epoch ~1.6x faster.
-    model = model.to(device, memory_format=torch.channels_last)
-    raw_model = model
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if cuda else None
-        )
-    if args.compile:
-        model = torch.compile(model)
+    run.started = time.time()
+    with _graceful_interrupt(run, enabled=world == 1):
+        for epoch in range(run.progress.epoch + 1, args.epochs + 1):
+            run_epoch(run, epoch, train_x, train_y, val_x, val_y)
 
-    # Weight EMA: evaluated and saved instead of the raw weights when on.
-    ema = None
-    if args.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(raw_model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
-                            use_buffers=True)
-    eval_model = ema.module if ema is not None else raw_model
-    steps = (len(train_y) // world) // args.batch_size + 1
-    opt, plateau, step_sched = make_optimizer(args, raw_model, steps)
-    gen = torch.Generator(device=device).manual_seed(args.seed + rank)
-    weights = class_weights(train.labels, len(classes))
-    ctx = dict(
-        device=device, rank=rank, world=world, master=master, gen=gen, epoch=0,
-        raw_model=raw_model, ema=ema, stop=False,
-        num_classes=len(classes), no_progress=args.no_progress,
-        # bf16 autocast on CUDA; on the CPU a no-op rather than a second code path.
-        autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda),
-        train_aug=TrainPreset(
-            img_size=args.img_size, rotation=args.rotation, erasing=args.erasing,
-            translate=args.translate, scale=(args.min_scale, args.max_scale),
-        ),
-        eval_aug=EvalPreset(img_size=args.img_size),
-        soft=torch.from_numpy(train.soft).to(device) if train.soft is not None else None,
-        class_weights=(torch.from_numpy(weights).to(device)
-                       if args.class_weights == "balanced" else None),
-        sample_weights=(torch.from_numpy(weights[train.labels]).double()
-                        if args.sampler == "balanced" else None),
-    )
-    config = dict(
-        arch=args.arch, classes=classes, img_size=args.img_size, channels=1,
-        input="grey float32 [N,1,H,W] in [0,1]; normalisation inside the model",
-        mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), tta=False,
-    )
-    # Where the run stands: `epoch` epochs done (+ `step` steps of the next), best so far.
-    run = dict(epoch=0, step=0, sums=[0.0, 0.0, 0], best_acc=-1.0, best_epoch=0, elapsed=0.0)
-    history = []
-    if resumed:
-        r = resume.restore(resumed, raw_model=raw_model, ema=ema, opt=opt,
-                           schedulers=[plateau, step_sched], gen=gen)
-        run = {k: r[k] for k in run}
-        history = list(resumed["history"])
-        if world > 1:  # each rank's augmentation stream was its own; start fresh ones
-            gen.manual_seed(args.seed + rank + 7919 * run["epoch"])
-    if master:
-        print(
-            f"ferkit {__version__}: training {args.arch} on {len(train_y)} images "
-            f"({len(classes)} classes: {', '.join(classes)}), validating on {len(val_y)} "
-            f"from {val.root}; {device}"
-            + (f" x{world} ({dist.get_backend()})" if dist.is_initialized() else "")
-            + (f"; resumed after epoch {run['epoch']}" + (f" step {run['step']}"
-               if run["step"] else "") if resumed else ""),
-            flush=True,
-        )
-
-    def save_last(epoch_done: int, step: int, sums, metrics) -> None:
-        """last_model.pth: the weights, and all it takes to resume from here."""
-        state = resume.state(
-            epoch=epoch_done, step=step, sums=sums, best_acc=run["best_acc"],
-            best_epoch=run["best_epoch"], elapsed=run["elapsed"] + time.time() - start,
-            data=str(Path(args.data).resolve()), train_samples=len(train_y),
-            raw_model=raw_model, ema=ema, opt=opt, schedulers=[plateau, step_sched], gen=gen)
-        save_checkpoint(out / "last_model.pth", eval_model, config, train_args=train_args,
-                        epoch=epoch_done, history=history, metrics=metrics, resume=state)
-
-    train_args = {k: v for k, v in vars(args).items() if k != "resume"}
-    ctx["out"] = out
-    ctx["save_progress"] = lambda step, sums: master and save_last(
-        ctx["epoch"] - 1, step, sums,
-        {k: history[-1][k] for k in ("val_acc", "val_loss")} if history else {})
-    start = time.time()
-    with _graceful_interrupt(ctx, enabled=world == 1):
-        for epoch in range(run["epoch"] + 1, args.epochs + 1):
-            ctx["epoch"] = epoch
-            t0 = time.time()
-            first = run["step"] if epoch == run["epoch"] + 1 else 0
-            train_loss, train_acc, trained = train_one_epoch(
-                model, opt, step_sched, train_x, train_y, args, ctx, first, run["sums"])
-            train_seconds = time.time() - t0  # .item() in train_one_epoch has synchronised
-            val_loss, val_acc, _ = evaluate(eval_model, val_x, val_y, ctx)
-            if plateau is not None:
-                plateau.step(val_loss)
-            metrics = dict(val_acc=val_acc, val_loss=val_loss)
-            history.append(dict(
-                epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
-                val_acc=val_acc, lr=opt.param_groups[0]["lr"], seconds=time.time() - t0,
-                train_seconds=train_seconds, train_img_per_s=trained * world / train_seconds,
-                elapsed=run["elapsed"] + time.time() - start,
-            ))
-            if not master:
-                continue
-            print(
-                f"epoch {epoch:3d}/{args.epochs}  train loss {train_loss:.4f} acc "
-                f"{train_acc:.2%}  val loss {val_loss:.4f} acc {val_acc:.2%}  "
-                f"({time.time() - t0:.1f}s, train {trained * world / train_seconds:.0f} img/s)",
-                flush=True,
-            )
-            extra = dict(train_args=train_args, epoch=epoch, history=history, metrics=metrics)
-            if val_acc > run["best_acc"]:
-                run["best_acc"], run["best_epoch"] = val_acc, epoch
-                save_checkpoint(out / "best_model.pth", eval_model, config, **extra)
-            save_last(epoch, 0, [0.0, 0.0, 0], metrics)
-            if ctx["stop"]:
-                raise Interrupted(f"the end of epoch {epoch}")
-    train_time = run["elapsed"] + time.time() - start
-
-    if master:
-        final_report(out, eval_model, config, val_x, val_y, ctx, history, dict(
-            training_time_s=train_time, best_epoch=run["best_epoch"], epochs=args.epochs,
-            device=torch.cuda.get_device_name(device) if cuda else "cpu", world_size=world,
+    if run.master:
+        final_report(run, val_x, val_y, dict(
+            training_time_s=run.elapsed(), best_epoch=run.progress.best_epoch,
+            epochs=args.epochs, world_size=world,
+            device=torch.cuda.get_device_name(device) if run.cuda else "cpu",
             train_samples=len(train_y), val_samples=len(val_y), val_dir=str(val.root),
             skipped_files=len(train.skipped) + len(val.skipped), recipe=args.recipe,
         ))
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return eval_model
+    return run.eval_model
 
 
-def _resume_command(ctx: dict) -> list[str]:
-    return ["ferkit", "train", "--resume", str(ctx["out"])]
+def announce(run: Run, val: Split, resumed: bool) -> None:
+    """The run's first line: what trains on what, where, and from which point."""
+    p = run.progress
+    where = f"{run.device}"
+    if dist.is_initialized():
+        where += f" x{run.world} ({dist.get_backend()})"
+    if resumed:
+        where += f"; resumed after epoch {p.epoch}" + (f" step {p.step}" if p.step else "")
+    print(
+        f"ferkit {__version__}: training {run.args.arch} on {run.train_samples} images "
+        f"({len(run.classes)} classes: {', '.join(run.classes)}), validating on "
+        f"{len(val.labels)} from {val.root}; {where}",
+        flush=True,
+    )
+
+
+def _resume_command(run: Run) -> list[str]:
+    return ["ferkit", "train", "--resume", str(run.out)]
 
 
 class _graceful_interrupt:
     """Ctrl-C asks the loop to stop after the current step, save and say how to resume; a
     second Ctrl-C stops at once."""
 
-    def __init__(self, ctx: dict, enabled: bool):
-        self.ctx, self.enabled = ctx, enabled
+    def __init__(self, run: Run, enabled: bool):
+        self.run, self.enabled = run, enabled
 
     def __enter__(self):
         if self.enabled:
@@ -508,7 +601,7 @@ class _graceful_interrupt:
         return self
 
     def _handle(self, signum, frame):
-        self.ctx["stop"] = True
+        self.run.stop = True
         signal.signal(signal.SIGINT, self.previous)
         print("\ninterrupt: saving after this step (Ctrl-C again to stop at once)",
               file=sys.stderr, flush=True)
@@ -517,27 +610,28 @@ class _graceful_interrupt:
         if self.enabled:
             signal.signal(signal.SIGINT, self.previous)
         if isinstance(exc, Interrupted):
-            command = " ".join(shlex.quote(a) for a in _resume_command(self.ctx))
+            command = " ".join(shlex.quote(a) for a in _resume_command(self.run))
             print(f"interrupted at {exc}; saved. Resume with:\n  {command}", file=sys.stderr)
             raise KeyboardInterrupt from None
         return False
 
 
-def final_report(out: Path, model, config, val_x, val_y, ctx, history, info: dict) -> None:
+def final_report(run: Run, val_x, val_y, info: dict) -> None:
     """Reload the best weights, evaluate them and write the report, matrix and curves."""
-    best = model_from_checkpoint(load_checkpoint(out / "best_model.pth"), out / "best_model.pth")
-    best = best.to(ctx["device"], memory_format=torch.channels_last)
-    _, _, pred = evaluate(best, val_x, val_y, ctx)
-    metrics = compute_metrics(val_y.cpu().numpy(), pred, config["classes"])
-    metrics.update(info, history=history)
-    report = write_reports(out, metrics, f"{config['arch']} on {Path(info['val_dir']).name}")
+    path = run.out / "best_model.pth"
+    best = model_from_checkpoint(load_checkpoint(path), path)
+    best = best.to(run.device, memory_format=torch.channels_last)
+    _, _, pred = evaluate(best, val_x, val_y, run.eval_aug, run.autocast)
+    metrics = compute_metrics(val_y.cpu().numpy(), pred, run.classes)
+    metrics.update(info, history=run.history)
+    report = write_reports(run.out, metrics,
+                           f"{run.config['arch']} on {Path(info['val_dir']).name}")
     from ..evaluation.plots import plot_history  # matplotlib: imported when it draws
 
-    plot_history(history, out / "training_history.png")
+    plot_history(run.history, run.out / "training_history.png")
     print(
         f"\nbest epoch {info['best_epoch']}: accuracy {metrics['accuracy']:.2%}, "
         f"macro-F1 {metrics['macro_f1']:.4f}; trained in {info['training_time_s']:.1f}s\n"
     )
     print(report)
-    print(f"wrote {', '.join(str(out / f) for f in OUTPUTS)}")
-
+    print(f"wrote {', '.join(str(run.out / f) for f in OUTPUTS)}")
