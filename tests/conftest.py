@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -9,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from ferkit.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FERKIT_SHARED", ROOT.parent / "shared"))
@@ -99,8 +103,34 @@ def run(*args: str, cwd: Path = ROOT, env: dict | None = None,
     )
 
 
-def ferkit(*args: str, **kw) -> subprocess.CompletedProcess:
+def ferkit(*args: str, cwd: Path = ROOT, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """`ferkit ARGS` run in this process by the entry point `python -m ferkit` calls: its exit
+    status and what it printed (stdin as given, empty by default, never a terminal)."""
+    out, err = io.StringIO(), io.StringIO()
+    pipe = io.TextIOWrapper(io.BytesIO(stdin))
+    with (contextlib.chdir(cwd), contextlib.redirect_stdout(out),
+          contextlib.redirect_stderr(err), patched(sys, "stdin", pipe)):
+        try:
+            code = cli_main(list(args))
+        except SystemExit as e:  # --help, --version
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    return subprocess.CompletedProcess(["ferkit", *args], code, out.getvalue(), err.getvalue())
+
+
+def ferkit_process(*args: str, **kw) -> subprocess.CompletedProcess:
+    """`python -m ferkit ARGS` in a process of its own: for what one process cannot show
+    (what gets imported, signals, a server that listens, native output on the descriptors)."""
     return run("-m", "ferkit", *args, **kw)
+
+
+@contextlib.contextmanager
+def patched(obj, name: str, value):
+    saved = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, saved)
 
 
 def ferkit_without(module: str, *args: str) -> subprocess.CompletedProcess:

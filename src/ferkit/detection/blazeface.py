@@ -1,7 +1,7 @@
 """BlazeFace, the default detector: MediaPipe's short-range model (Apache-2.0), converted from
 the .tflite in the mediapipe 0.10.21 wheel to ONNX and shipped in assets/, so it runs on ONNX
-Runtime like the classifier: no extra dependency, ~2 ms per pass on a laptop CPU. See
-docs/face_detection.md for the comparison with other detectors and how the file was made."""
+Runtime like the classifier, with no extra dependency. docs/face_detection.md has its speed,
+the comparison with other detectors and how the file was made."""
 
 from __future__ import annotations
 

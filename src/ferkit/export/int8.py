@@ -5,12 +5,10 @@ Weights int8 per channel in 7 bits (`reduce_range`), activations uint8 (QDQ form
 from the 99.99th percentile of each activation over the calibration faces. Seven-bit weights
 make the model compute the same on every x86 CPU: without VNNI, ONNX Runtime multiplies
 uint8 by int8 in pairs summed into 16 bits (vpmaddubsw), which saturates for 8-bit weights
-(2 x 255 x 127 > 32,767) and not for 7-bit ones (within ±64), so an 8-bit model scored 67.96% on
-PublicTest on an AVX2 CPU and 68.10% on an AVX-512 VNNI one. Every convolution is int8, the
-first one too (with 8-bit weights it had cost accuracy on the AVX2 CPU, most likely to that
-saturation; with 7-bit ones it costs none); the head's two Linear layers and the Softmax stay
-in fp32, so that probabilities are not rounded to steps of 1/255. Needs the `onnx` package
-(the evaluate or train extra).
+(2 x 255 x 127 > 32,767) and not for 7-bit ones (within ±64). Every convolution is int8, the
+first one too; the head's two Linear layers and the Softmax stay in fp32, so that
+probabilities are not rounded to steps of 1/255. What each choice measured is in
+docs/MODEL_CARD.md, "int8". Needs the `onnx` package (the evaluate or train extra).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def colour(label: str, classes: list[str]) -> str:
 def draw_faces(image: Image.Image, faces, classes: list[str], ids=None,
                copy: bool = True) -> Image.Image:
     """A copy of `image` with each face boxed and labelled `label 92%` (plus `#id`);
-    copy=False draws on `image` itself when it is RGB (a 12 Mpx copy costs ~20 ms)."""
+    copy=False draws on `image` itself when it is RGB (a big photo's copy is not free)."""
     out = image if image.mode == "RGB" and not copy else image.convert("RGB")
     draw = ImageDraw.Draw(out)
     size = max(12, round(min(out.size) / 40))

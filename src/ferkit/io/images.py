@@ -40,8 +40,8 @@ def open_image(path: str | Path, min_side: int | None = None) -> Image.Image:
     """Open an image file fully decoded, upright (EXIF orientation applied); FerkitError if not.
 
     min_side: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size while its shorter side
-    stays >= min_side (the reduction happens in the JPEG's DCT: a 12 Mpx photo decodes ~4x
-    faster at half size); such an image has its full (width, height) in info["full_size"].
+    stays >= min_side (the reduction happens in the JPEG's DCT, so a big photo decodes
+    several times faster); such an image has its full (width, height) in info["full_size"].
     An http(s) URL given as a string is fetched (urls.py)."""
     if is_url(path):
         body = path.fetched() if isinstance(path, Url) else fetch(path)
@@ -69,7 +69,7 @@ def reduced(img: Image.Image, min_side: int) -> Image.Image:
     """A big image made smaller by the largest whole factor that keeps its shorter side >=
     min_side (Pillow's reduce, a box filter), its size before in info["full_size"], as
     open_image decodes a big JPEG; img itself when that is not worth it or already done.
-    Turning a 12 Mpx Pillow image into numpy alone costs ~50 ms here."""
+    Every later step (to numpy, detection) costs in proportion to the pixels."""
     factor = min(img.size) // min_side
     if factor < 2 or "full_size" in img.info or img.mode not in ("L", "RGB", "RGBA"):
         return img
@@ -170,13 +170,13 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
             and image.shape[2] == 3):
         return bgr_to_rgb(_not_empty(image)) if bgr else _not_empty(image)
     img = _eight_bit(as_pil(image, bgr=bgr))
-    # convert() copies even an RGB image: 60 ms for a 12 Mpx photo here
+    # convert() copies even an RGB image, a cost to skip on big photos
     return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
 
 
 def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
     """An HxWx3 (or x4: the first three) BGR array as a new RGB one. One channel at a time:
-    image[..., ::-1] copies byte by byte, 3-4x slower (7 ms for a 1080p frame here)."""
+    image[..., ::-1] copies byte by byte, several times slower."""
     rgb = np.empty((*bgr.shape[:2], 3), bgr.dtype)
     for i in range(3):
         rgb[..., i] = bgr[..., 2 - i]

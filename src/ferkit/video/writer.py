@@ -14,7 +14,7 @@ from ..errors import FerkitError
 # The first of these the installed FFmpeg has: x264 (PyAV's wheels), Cisco's OpenH264, and
 # MPEG-4 Part 2 as a last resort (plays in desktop players, not in browsers).
 ENCODERS = ("libx264", "libopenh264", "mpeg4")
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}  # ~12 ms a 960x640 frame on one core
+X264_OPTIONS = {"preset": "veryfast", "crf": "23"}  # fast enough to keep up with detection
 
 
 class VideoWriter:
