@@ -61,6 +61,16 @@ def make_dataset(root: Path, per_class: int = 4, classes=CLASSES, splits=("train
     return root
 
 
+def calibration_folder(root: Path) -> Path:
+    """40 synthetic faces in happy/ and sad/, and one broken file."""
+    for i in range(40):
+        folder = root / ("happy" if i % 2 else "sad")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(face_like(i)).save(folder / f"{i}.png")
+    (root / "sad" / "broken.jpg").write_text("not an image")
+    return root
+
+
 @pytest.fixture
 def tiny_data(tmp_path) -> Path:
     """data/{train,test}/<7 classes>/*.jpg, 4 synthetic 48x48 images each."""

@@ -1,11 +1,10 @@
 """A command whose optional extra is missing says which one to install, before any work."""
-
 import tomllib
 import types
 from importlib.metadata import packages_distributions
 
 import pytest
-from conftest import ROOT, assert_user_error, ferkit, ferkit_without
+from conftest import ROOT, assert_user_error, ferkit_without
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -56,13 +55,6 @@ def test_a_missing_extra_met_mid_run_is_one_line_and_other_import_errors_stay_bu
         "error: `ferkit video` needs matplotlib: pip install 'ferkit[video]'\n")
     with pytest.raises(ModuleNotFoundError):
         cli._call("evaluate", needs("ferkit.no_such_module"), None)
-
-
-def test_evaluate_defaults_to_the_bundled_model(tiny_data, tmp_path):
-    r = ferkit("evaluate", "--data", str(tiny_data / "test"), "--output-dir", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("the bundled int8 model on test: accuracy")
-    assert (tmp_path / "metrics.json").read_text().count(str(bundled_model())) == 1
 
 
 def test_every_extra_named_in_an_error_declares_the_module_it_is_named_for():

@@ -1,15 +1,17 @@
 """`ferkit evaluate`: labelled photos (--detect), predictions.csv and the mistakes figure."""
 
+
 import csv
 import json
 from pathlib import Path
 
 import numpy as np
-from conftest import ROOT, assert_user_error, ferkit, write_fer_csv
+import torch
+from conftest import ROOT, assert_user_error, ferkit, make_dataset, write_fer_csv
 from PIL import Image
 
 from ferkit.evaluation.metrics import classify_all, labelled_faces
-from ferkit.recognition.recognizer import load
+from ferkit.recognition.recognizer import bundled_model, load
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 
@@ -114,3 +116,42 @@ def test_detect_options_and_data_it_does_not_fit_are_one_line_errors(tmp_path):
                           if not line.startswith("classifying"))
     assert_user_error(r, "no face found in any of the 2 readable images")
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_evaluate_defaults_to_the_bundled_model(tiny_data, tmp_path):
+    r = ferkit("evaluate", "--data", str(tiny_data / "test"), "--output-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("the bundled int8 model on test: accuracy")
+    assert (tmp_path / "metrics.json").read_text().count(str(bundled_model())) == 1
+
+
+def test_evaluate_matches_classes_by_name_and_refuses_unknown_ones(tiny_checkpoint, tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
+               "--output-dir", str(tmp_path / "e"), "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["num_samples"] == 4 and metrics["per_class"]["happy"]["support"] == 2
+    assert metrics["per_class"]["angry"]["support"] == 0
+    make_dataset(data, per_class=1, classes=["contempt"], splits=("test",))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
+               "--output-dir", str(tmp_path / "e2"))
+    assert_user_error(r, "class folders ['contempt']")
+    assert not (tmp_path / "e2").exists()
+
+
+def test_evaluate_runs_a_checkpoint_where_asked_and_refuses_a_device_it_cannot_use(
+        tiny_checkpoint, tiny_onnx, tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
+    common = ("--data", str(data / "test"), "--output-dir", str(tmp_path / "e"))
+    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "cpu",
+               "--json", str(tmp_path / "m.json"), *common)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["device"] == "cpu"
+    assert_user_error(ferkit("evaluate", "--model", str(tiny_onnx), "--device", "cuda", *common),
+                      "is an ONNX model, which runs on the CPU")
+    assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "tpu9",
+                             *common), "--device 'tpu9' is not a device")
+    if not torch.cuda.is_available():
+        assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device",
+                                 "cuda", *common), "CUDA is not available here")

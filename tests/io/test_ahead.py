@@ -1,3 +1,5 @@
+"""Reading the next input in the background while the current one is classified."""
+
 import threading
 
 import pytest

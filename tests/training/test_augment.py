@@ -1,3 +1,5 @@
+"""Batched augmentation on the training device."""
+
 import math
 
 import pytest

@@ -1,3 +1,6 @@
+"""`ferkit predict` and `python predict.py`: the brief's banner and bars, JSON, folders,
+annotation, piped input and its errors."""
+
 import json
 import os
 import re
@@ -8,12 +11,11 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_user_error, face_like, ferkit, run
+from conftest import PHOTOS, ROOT, assert_user_error, face_like, ferkit, requires_photos, run
 from PIL import Image
 
 from ferkit import Face, load
 from ferkit.commands.predict import format_face
-from ferkit.errors import FerkitError
 from ferkit.io.annotate import annotate_file
 
 BANNER = re.compile(
@@ -47,21 +49,6 @@ def test_predict_py_prints_the_banner_from_both_backends(tiny_checkpoint, tiny_o
     assert r.returncode == 0, r.stderr
     assert BANNER.search(r.stdout)
     assert sum(1 for line in r.stdout.splitlines() if line.endswith("%") or "█" in line) >= 7
-
-
-def test_both_backends_agree_through_the_api(tiny_checkpoint, tiny_onnx, face_png):
-    a = load(tiny_checkpoint).predict(face_png, detect=False)[0]
-    b = load(tiny_onnx).predict(face_png, detect=False)[0]
-    assert a.label == b.label and a.box == b.box == (0, 0, 96, 96)
-    assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) <= 1e-4
-    # paths, PIL images and arrays give the same answer; BGR arrays are said to be BGR
-    rgb = np.asarray(Image.open(face_png))
-    rec = load(tiny_onnx)
-    assert rec.predict(rgb, detect=False)[0].probs == pytest.approx(b.probs, abs=1e-6)
-    assert rec.predict(Image.fromarray(rgb), detect=False)[0].probs == pytest.approx(b.probs,
-                                                                                    abs=1e-6)
-    bgr = np.ascontiguousarray(rgb[..., ::-1])
-    assert rec.predict(bgr, bgr=True, detect=False)[0].probs == pytest.approx(b.probs, abs=1e-6)
 
 
 def test_json_several_images_and_a_bad_one(tiny_onnx, face_png, tmp_path):
@@ -201,23 +188,6 @@ def test_an_empty_folder_or_a_glob_matching_nothing_is_said(tiny_onnx, tmp_path)
     assert r.returncode == 2 and "error: nothing matches" in r.stderr, r.stderr
 
 
-def test_the_api_takes_an_image_files_bytes_or_binary_file_object(tmp_path):
-    rec = load()
-    path = ROOT / "photos" / "astronaut.png"
-    expected = rec.predict(path)
-    assert len(expected) == 1
-    with open(path, "rb") as f:
-        assert rec.predict(f) == expected
-    assert rec.predict(path.read_bytes()) == expected
-    assert rec.predict(bytearray(path.read_bytes()), detect=False)[0].box == (0, 0, 512, 512)
-    results = list(rec.predict_many([path.read_bytes(), b"not an image"]))
-    assert results[0].faces == expected and "image bytes is not an image" in results[1].error
-    text = tmp_path / "t.txt"
-    text.write_text("hello")
-    with open(text) as f, pytest.raises(FerkitError, match="open the file with 'rb'"):
-        rec.predict(f)
-
-
 def test_files_are_decoded_one_ahead_in_the_background_with_the_same_results(tmp_path):
     """predict_many (ferkit predict on a folder) decodes the next file while it finds the
     faces of this one: the same results in the same order, errors included."""
@@ -270,3 +240,72 @@ def test_an_image_piped_in_is_read_with_a_dash(tmp_path):
                               "read without --ray")):
         r = piped(data, *args)
         assert r.returncode == 2 and says in r.stderr.decode(), r.stderr
+
+
+@requires_photos
+def test_no_face_is_a_normal_result(tiny_onnx, tmp_path):
+    import json
+
+    image = str(PHOTOS / "landscape_no_face.jpg")
+    r = ferkit("predict", "--model", str(tiny_onnx), image)
+    assert r.returncode == 0 and "No face found" in r.stdout
+    r = ferkit("predict", "--model", str(tiny_onnx), "--json", image)
+    assert json.loads(r.stdout)["faces"] == []
+
+
+@requires_photos
+def test_folder_glob_csv_jsonl_and_annotation(tiny_onnx, tmp_path):
+    import csv
+    import json
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    (folder / "broken.jpg").write_text("not an image")
+    r = ferkit("predict", "--model", str(tiny_onnx), str(folder), "--output",
+               str(tmp_path / "r.csv"), "--annotate", str(tmp_path / "ann"), "--quiet")
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "broken.jpg" in r.stderr
+    rows = list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))
+    faces = [row for row in rows if row["face"]]
+    assert len(faces) == 7
+    assert {row["faces"] for row in rows if not row["face"]} == {"0", ""}  # none; unreadable
+    assert [row["error"] != "" for row in rows if not row["face"]].count(True) == 1
+    # photos annotated as JPEG, other images as PNG
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
+        "astronaut.png", "index.html", "landscape_no_face.jpg", "multi_face.jpg",
+        "single_face.jpg"]
+    drawn = np.asarray(Image.open(tmp_path / "ann" / "multi_face.jpg").convert("RGB"))
+    original = np.asarray(Image.open(PHOTOS / "multi_face.jpg").convert("RGB"))
+    assert drawn.shape == original.shape and (drawn != original).any()
+
+    r = ferkit("predict", "--model", str(tiny_onnx), str(folder / "*.jpg"), "--output",
+               str(tmp_path / "r.jsonl"), "--quiet")
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert len(lines) == 4  # broken.jpg, landscape, multi_face, single_face
+    assert_user_error(ferkit("predict", "--model", str(tiny_onnx), str(folder),
+                             "--output", str(tmp_path / "r.txt")), "use a .jsonl, .csv or .parquet")
+
+
+def test_no_face_at_the_default_size_says_how_to_look_for_smaller_ones(tmp_path):
+    """A face of 4% of the picture is below the default smallest face (18%): the CLI says
+    so once, on stderr, and --min-face finds it."""
+    canvas = Image.new("RGB", (2400, 1800), (120, 140, 160))
+    canvas.paste(Image.open(ROOT / "photos" / "astronaut.png").convert("RGB").resize((300, 300)),
+                 (1200, 700))  # her face: ~70 px
+    canvas.save(tmp_path / "wide.jpg")
+    Image.new("RGB", (300, 200), (90, 90, 90)).save(tmp_path / "blank.png")
+    r = ferkit("predict", str(tmp_path / "wide.jpg"))
+    assert r.returncode == 0 and "No face found" in r.stdout
+    assert r.stderr.count("note:") == 1 and "--min-face 40" in r.stderr, r.stderr
+    r = ferkit("predict", str(tmp_path), "--json")  # one note for the folder
+    assert r.returncode == 0 and "no face found in 2 image(s)" in r.stderr
+    assert all(line.startswith("{") for line in r.stdout.splitlines())  # stdout stays JSON
+    r = ferkit("predict", str(tmp_path / "wide.jpg"), "--min-face", "40")
+    assert r.returncode == 0 and "HAPPY" in r.stdout and "note:" not in r.stderr
+    assert "note:" not in ferkit("predict", str(tmp_path / "blank.png"), "--no-detect").stderr
+
+
+@requires_photos
+def test_min_face_must_be_positive(tiny_onnx):
+    assert_user_error(ferkit("predict", "--model", str(tiny_onnx), "--min-face", "0",
+                             str(PHOTOS / "single_face.jpg")), "positive size in pixels")

@@ -1,3 +1,5 @@
+"""Image-folder datasets: decoded once, cached, bad files skipped and counted, layout errors."""
+
 import shutil
 
 import numpy as np

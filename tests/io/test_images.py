@@ -1,3 +1,5 @@
+"""Reading images: every mode and format as the same grey, EXIF orientation, bad files."""
+
 import json
 import shutil
 

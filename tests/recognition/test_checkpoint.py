@@ -1,3 +1,5 @@
+"""Checkpoints: round trips, safe loading, broken and tampered files."""
+
 import pickle
 
 import pytest

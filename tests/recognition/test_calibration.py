@@ -1,3 +1,5 @@
+"""Temperature calibration and `ferkit calibrate`."""
+
 import json
 
 import numpy as np

@@ -1,3 +1,5 @@
+"""Video: `ferkit video` and `predict_video`, face ids, smoothing, streams, annotated files."""
+
 import csv
 import http.server
 import io

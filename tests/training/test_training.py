@@ -1,3 +1,5 @@
+"""Training end to end: the brief's defaults, options, outputs, DDP, EMA, errors."""
+
 import json
 import re
 import shutil
@@ -169,38 +171,6 @@ def test_two_gloo_processes_end_with_identical_weights_and_one_checkpoint(tiny_d
     saved = torch.load(out / "best_model.pth", weights_only=True)["model"]
     assert all(torch.equal(saved[k], ranks[0][k]) for k in saved)
     assert sorted(p.name for p in out.glob("*.pth")) == ["best_model.pth", "last_model.pth"]
-
-
-def test_evaluate_matches_classes_by_name_and_refuses_unknown_ones(tiny_checkpoint, tmp_path):
-    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
-    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
-               "--output-dir", str(tmp_path / "e"), "--json", str(tmp_path / "m.json"))
-    assert r.returncode == 0, r.stderr
-    metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["num_samples"] == 4 and metrics["per_class"]["happy"]["support"] == 2
-    assert metrics["per_class"]["angry"]["support"] == 0
-    make_dataset(data, per_class=1, classes=["contempt"], splits=("test",))
-    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--data", str(data / "test"),
-               "--output-dir", str(tmp_path / "e2"))
-    assert_user_error(r, "class folders ['contempt']")
-    assert not (tmp_path / "e2").exists()
-
-
-def test_evaluate_runs_a_checkpoint_where_asked_and_refuses_a_device_it_cannot_use(
-        tiny_checkpoint, tiny_onnx, tmp_path):
-    data = make_dataset(tmp_path / "d", per_class=2, classes=["happy", "sad"], splits=("test",))
-    common = ("--data", str(data / "test"), "--output-dir", str(tmp_path / "e"))
-    r = ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "cpu",
-               "--json", str(tmp_path / "m.json"), *common)
-    assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "m.json").read_text())["device"] == "cpu"
-    assert_user_error(ferkit("evaluate", "--model", str(tiny_onnx), "--device", "cuda", *common),
-                      "is an ONNX model, which runs on the CPU")
-    assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device", "tpu9",
-                             *common), "--device 'tpu9' is not a device")
-    if not torch.cuda.is_available():
-        assert_user_error(ferkit("evaluate", "--model", str(tiny_checkpoint), "--device",
-                                 "cuda", *common), "CUDA is not available here")
 
 
 def test_ema_saves_averaged_weights(tiny_data, tmp_path):

@@ -1,3 +1,5 @@
+"""The networks: the brief's head on each architecture, ImageNet weights, freezing."""
+
 import pytest
 import torch
 from conftest import SHARED, requires_weights
