@@ -5,9 +5,7 @@ naming the cause and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, assert_user_error, free_port, run, write_fer_csv
-
-from ferkit.cli import main
+from conftest import ROOT, assert_user_error, ferkit, free_port, run, write_fer_csv
 
 ASTRONAUT = ROOT / "photos" / "astronaut.png"
 
@@ -34,15 +32,6 @@ def bad(tmp_path_factory):
     write_fer_csv(root / "letters.csv", {}, [f"3,{'a ' * 2304},{usage}" for usage in
                                              ("Training", "PublicTest") for _ in range(50)])
     return root
-
-
-def run_main(capsys, *argv: str) -> tuple[int, str]:
-    """`ferkit ARGV` in this process: its exit status and standard error."""
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's errors
-        code = e.code
-    return code, capsys.readouterr().err
 
 
 # (command line with {bad} for the folder above, what the one error line says)
@@ -123,10 +112,11 @@ CASES = [
 
 @pytest.mark.parametrize("line,says", CASES, ids=[f"{c[0].split()[0]}-{i}"
                                                   for i, c in enumerate(CASES)])
-def test_each_command_says_what_is_wrong_in_one_line(bad, capsys, line, says):
+def test_each_command_says_what_is_wrong_in_one_line(bad, line, says):
     fill = {"bad": bad, "astronaut": ASTRONAUT}
     argv = [part.format(**fill) for part in line.split()]
-    code, err = run_main(capsys, *argv)
+    r = ferkit(*argv)
+    code, err = r.returncode, r.stderr
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith(
         "warning: ")]
     assert code == 2, err

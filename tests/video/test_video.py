@@ -172,8 +172,7 @@ def test_several_videos_are_analysed_one_after_another(tmp_path):
     assert (one["face_id"], one["frames"], one["dominant"]) == ("1", "5", "happy")
 
 
-def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeypatch, capsys):
-    from ferkit.cli import main
+def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeypatch):
     from ferkit.video import files as videos
 
     folder = tmp_path / "videos"
@@ -190,9 +189,9 @@ def test_several_videos_stopped_by_ctrl_c_keep_the_videos_done(tmp_path, monkeyp
 
     monkeypatch.setattr(videos, "video_records", ctrl_c_on_the_second)
     rows, summary = tmp_path / "rows.csv", tmp_path / "summary.csv"
-    assert main(["video", str(folder), "--every", "5", "--output", str(rows), "--summary",
-                 str(summary)]) == 130
-    assert "stopped during" in capsys.readouterr().err
+    r = ferkit("video", str(folder), "--every", "5", "--output", str(rows), "--summary",
+               str(summary))
+    assert r.returncode == 130 and "stopped during" in r.stderr
     assert {row["video"] for row in csv.DictReader(rows.open())} == {str(folder / "a.mp4")}
     assert [row["video"] for row in csv.DictReader(summary.open())] == [str(folder / "a.mp4")]
 
