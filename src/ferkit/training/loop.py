@@ -4,8 +4,9 @@
     python train.py --data data --recipe fast      # large batch, AdamW, warm-up + cosine
     torchrun --nproc_per_node 4 -m ferkit train --data data --recipe fast
 
-The loop reads top to bottom: setup -> data (decoded once, on the device) -> model ->
-for each epoch: train_one_epoch, evaluate, checkpoint -> final report and figures.
+main reads top to bottom: settings -> device -> data (decoded once, on the device) ->
+build_run (model, optimiser, augmentation: the Run) -> run_epoch for each epoch
+(train_one_epoch, evaluate, checkpoints) -> final report and figures.
 DistributedDataParallel switches on when torchrun sets RANK; only rank 0 prints and writes.
 """
 
