@@ -208,6 +208,8 @@ def make_optimizer(args, model: nn.Module, steps_per_epoch: int):
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     return opt, None, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine)
+
+
 # ---------------------------------------------------------------------------------------------
 # the run's state
 
