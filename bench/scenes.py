@@ -29,6 +29,7 @@ from _common import FER, SHARED, device_name, emit, require
 from PIL import Image, ImageDraw, ImageFilter
 
 from ferkit.detection import DETECTORS, open_detector
+from ferkit.detection.boxes import iou
 from ferkit.detection.framing import FRAME_SCALE, crop_square
 from ferkit.recognition.recognizer import load
 
@@ -99,7 +100,7 @@ def free_place(rng: random.Random, boxes: list, size: int) -> tuple | None:
     for _ in range(20):
         x, y = rng.randint(0, W - size), rng.randint(0, H - size)
         box = (x, y, x + size, y + size)
-        if all(_iou(box, b) == 0 and not _near(box, b) for b in boxes):
+        if all(iou(box, b) == 0 and not _near(box, b) for b in boxes):
             return box
     return None
 
@@ -122,29 +123,21 @@ def _near(a, b, gap: int = 8) -> bool:
                 or b[3] + gap <= a[1])
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def score(truth, found) -> tuple[list, int, int]:
     """Greedy one-to-one matching by IoU: (for each pasted face, the matched detection index
     or None), false faces, loose boxes."""
-    pairs = sorted(((_iou(t, f), i, j) for i, t in enumerate(truth)
+    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth)
                     for j, f in enumerate(found)), reverse=True)
     match, used = [None] * len(truth), set()
-    for iou, i, j in pairs:
-        if iou >= 0.5 and match[i] is None and j not in used:
+    for overlap, i, j in pairs:
+        if overlap >= 0.5 and match[i] is None and j not in used:
             match[i] = j
             used.add(j)
     false = loose = 0
     for j, f in enumerate(found):
         if j in used:
             continue
-        best = max((_iou(t, f) for t in truth), default=0.0)
+        best = max((iou(t, f) for t in truth), default=0.0)
         false += best < 0.3
         loose += best >= 0.3
     return match, false, loose

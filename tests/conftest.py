@@ -32,14 +32,6 @@ FACES_IN_PHOTOS = {"astronaut.png": 1, "single_face.jpg": 1, "multi_face.jpg": 5
                    "landscape_no_face.jpg": 0}
 
 
-def iou(a, b) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
-    return ix * iy / (area - ix * iy)
-
-
 def face_like(seed: int, size: int = 48) -> np.ndarray:
     """A grey image with structure (gradients, blobs), so flips and rotations change it."""
     rng = np.random.default_rng(seed)

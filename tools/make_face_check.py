@@ -33,9 +33,10 @@ from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from scenes import H, W, _iou, face_files, free_place, paste_square, tint  # noqa: E402
+from scenes import H, W, face_files, free_place, paste_square, tint  # noqa: E402
 
 from ferkit.detection.blazeface import BlazeFace  # noqa: E402
+from ferkit.detection.boxes import iou  # noqa: E402
 from ferkit.detection.centerface import CenterFace, blazeface_box  # noqa: E402
 from ferkit.detection.face_check import frame_pixels  # noqa: E402
 from ferkit.detection.framing import FRAME_SCALE, crop_square  # noqa: E402
@@ -151,11 +152,11 @@ def candidates(job: tuple[int, int, str]) -> dict[str, np.ndarray]:
         proposed += blazeface.propose(grey, 40, CenterFace.grey_candidate)
         for d in proposed:
             frame = crop_square(d.box, FRAME_SCALE)
-            iou, face, box = max(((_iou(b, frame), f, b) for b, f in zip(boxes, is_face,
-                                                                          strict=True)),
-                                 default=(0.0, False, None), key=lambda t: t[0])
+            overlap, face, box = max(
+                ((iou(b, frame), f, b) for b, f in zip(boxes, is_face, strict=True)),
+                default=(0.0, False, None), key=lambda t: t[0])
             x.append(frame_pixels(rgb, frame))
-            if face and iou >= 0.3:
+            if face and overlap >= 0.3:
                 side = frame[2] - frame[0]
                 y.append(1)
                 target.append(((box[0] + box[2] - frame[0] - frame[2]) / 2 / side,

@@ -5,10 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FACES_IN_PHOTOS, PHOTOS, assert_user_error, ferkit, iou, requires_photos
+from conftest import FACES_IN_PHOTOS, PHOTOS, assert_user_error, ferkit, requires_photos
 from PIL import Image
 
 from ferkit.detection.blazeface import BlazeFace
+from ferkit.detection.boxes import iou
 from ferkit.detection.centerface import CenterFace
 from ferkit.detection.framing import FRAME_SCALE, crop_square
 from ferkit.errors import FerkitError

@@ -6,10 +6,10 @@ import random
 
 import numpy as np
 import pytest
-from conftest import FACES_IN_PHOTOS, PHOTOS, ROOT, SHARED, iou, requires_fer, requires_photos, run
+from conftest import FACES_IN_PHOTOS, PHOTOS, ROOT, SHARED, requires_fer, requires_photos, run
 from PIL import Image, ImageDraw, ImageFilter
 
-from ferkit.detection.boxes import Detection
+from ferkit.detection.boxes import Detection, iou
 from ferkit.detection.centerface import CenterFace
 from ferkit.detection.face_check import FaceCheck, box_of
 from ferkit.detection.framing import FRAME_SCALE, crop_square

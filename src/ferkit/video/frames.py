@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ..detection.boxes import iou
 from ..errors import FerkitError
 from ..extras import require
 from ..io.ahead import read_ahead
@@ -97,14 +98,6 @@ class IouTracker:
                 ids[i] = track.id
         self.active = alive
         return ids
-
-
-def iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def open_source(source: str | Path | int):
