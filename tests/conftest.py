@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -105,13 +106,13 @@ def run(*args: str, cwd: Path = ROOT, env: dict | None = None,
     )
 
 
-def ferkit(*args: str, cwd: Path = ROOT, stdin: bytes = b"") -> subprocess.CompletedProcess:
+def ferkit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`ferkit ARGS` run in this process by the entry point `python -m ferkit` calls: its exit
-    status and what it printed (stdin as given, empty by default, never a terminal)."""
+    status and what it printed (stdin empty, as a closed one, and never a terminal)."""
     out, err = io.StringIO(), io.StringIO()
-    pipe = io.TextIOWrapper(io.BytesIO(stdin))
+    empty = io.TextIOWrapper(io.BytesIO(b""))
     with (contextlib.chdir(cwd), contextlib.redirect_stdout(out),
-          contextlib.redirect_stderr(err), patched(sys, "stdin", pipe)):
+          contextlib.redirect_stderr(err), mock.patch.object(sys, "stdin", empty)):
         try:
             code = cli_main(list(args))
         except SystemExit as e:  # --help, --version
@@ -123,16 +124,6 @@ def ferkit_process(*args: str, **kw) -> subprocess.CompletedProcess:
     """`python -m ferkit ARGS` in a process of its own: for what one process cannot show
     (what gets imported, signals, a server that listens, native output on the descriptors)."""
     return run("-m", "ferkit", *args, **kw)
-
-
-@contextlib.contextmanager
-def patched(obj, name: str, value):
-    saved = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, saved)
 
 
 def ferkit_without(module: str, *args: str) -> subprocess.CompletedProcess:

@@ -237,8 +237,7 @@ class Run:
     device: torch.device
     rank: int
     world: int
-    classes: list[str]
-    config: dict
+    config: dict  # what the checkpoints carry: arch, classes, input size, normalisation
     raw_model: nn.Module  # the FerNet itself
     model: nn.Module  # what the steps call: raw_model, wrapped by DDP or torch.compile
     ema: nn.Module | None  # AveragedModel when --ema is on: evaluated and saved instead
@@ -258,6 +257,10 @@ class Run:
     epoch: int = 0  # the epoch in progress
     stop: bool = False  # set by Ctrl-C: save after this step
     started: float = field(default_factory=time.time)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.config["classes"]
 
     @property
     def master(self) -> bool:
@@ -325,7 +328,7 @@ def build_run(args: argparse.Namespace, train: Split, out: Path, device: torch.d
     opt, plateau, step_sched = make_optimizer(args, raw_model, steps)
     weights = class_weights(train.labels, len(train.classes))
     run = Run(
-        args=args, out=out, device=device, rank=rank, world=world, classes=train.classes,
+        args=args, out=out, device=device, rank=rank, world=world,
         config=dict(
             arch=args.arch, classes=train.classes, img_size=args.img_size, channels=1,
             input="grey float32 [N,1,H,W] in [0,1]; normalisation inside the model",
