@@ -77,6 +77,21 @@ def test_export_refuses_to_overwrite_its_input_or_to_reexport_onnx(tiny_onnx, tm
     assert not (tmp_path / "q.onnx").exists()
 
 
+@pytest.mark.parametrize("count", [70])
+def test_int8_takes_a_number_of_faces_that_is_not_a_whole_number_of_batches(
+        tiny_onnx, tmp_path, count):
+    """The calibrator stacks its batches: a short last batch used to end in a traceback."""
+    from ferkit.export.int8 import quantize_int8
+
+    out = tmp_path / "int8.onnx"
+    quantize_int8(tiny_onnx, out, [face_like(i) for i in range(count)])
+    model = load(out)
+    assert model.config["precision"] == "int8"
+    assert model.config["int8_calibration_faces"] == count
+    probs = model.classify([face_like(0), face_like(1)])
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+
+
 def test_export_and_calibrate_take_a_bundled_model_by_name(tmp_path):
     from ferkit.recognition.recognizer import BUNDLED_FP32
 

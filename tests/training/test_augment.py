@@ -74,6 +74,39 @@ def test_a_seed_reproduces_a_batch_and_another_seed_does_not(batch):
     assert not torch.allclose(a, c)
 
 
+def _detail(x: torch.Tensor) -> torch.Tensor:
+    """Mean difference between horizontal neighbours, per image: how much fine detail is left."""
+    return (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+
+def test_photo_degradation_blurs_fine_detail_and_shifts_tone():
+    checks = torch.zeros(16, 1, 64, 64, dtype=torch.uint8)
+    checks[..., ::2, ::2] = checks[..., 1::2, 1::2] = 200  # a one-pixel checkerboard
+    plain = EvalPreset(img_size=64)(checks)
+    out = TrainPreset(img_size=64, **NO_OP, photo=1.0)(checks, torch.Generator().manual_seed(0))
+    assert out.shape == plain.shape and out.min() >= 0 and out.max() <= 1
+    assert (_detail(out) < 0.3 * _detail(plain)).all()  # a smaller original, enlarged back
+    assert out.mean(dim=(1, 2, 3)).std() > 0.01  # gamma differs from image to image
+    kept = TrainPreset(img_size=64, **NO_OP, photo=0.0)(checks, torch.Generator().manual_seed(0))
+    assert torch.allclose(kept, plain, atol=1e-5)
+
+
+def test_photo_degradation_touches_about_its_share_of_images(batch):
+    faces = batch.repeat(8, 1, 1)  # 64 faces
+    plain = EvalPreset(img_size=48)(faces)
+    out = TrainPreset(img_size=48, **NO_OP, photo=0.2)(faces, torch.Generator().manual_seed(1))
+    changed = (out - plain).abs().amax(dim=(1, 2, 3)) > 1e-6
+    # each of 4 degradations with p = 0.2: 1 - 0.8 ** 4 = 59% of images touched by one or more
+    assert 0.35 < changed.float().mean() < 0.8
+
+
+def test_photo_degradation_is_reproducible_from_the_generator(batch):
+    preset = TrainPreset(img_size=48, photo=0.5)
+    a = preset(batch, torch.Generator().manual_seed(5))
+    assert torch.equal(a, preset(batch, torch.Generator().manual_seed(5)))
+    assert not torch.allclose(a, preset(batch, torch.Generator().manual_seed(6)))
+
+
 @pytest.mark.parametrize("mixup,cutmix", [(0.4, 0.0), (0.0, 1.0)])
 def test_mix_blends_images_and_targets(batch, mixup, cutmix):
     torch.manual_seed(0)

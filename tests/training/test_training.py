@@ -45,6 +45,7 @@ def test_defaults_are_the_briefs():
     (["--label-smoothing", "1.5"], "--label-smoothing"),
     (["--mixup", "-1"], "--mixup"),
     (["--erasing", "2"], "--erasing"),
+    (["--photo-aug", "-0.5"], "--photo-aug -0.5: a probability"),
     (["--ema", "1.5"], "--ema"),
     (["--rotation", "-5"], "--rotation"),
     (["--translate", "3"], "--translate"),

@@ -67,6 +67,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--mixup", type=float, help="MixUp alpha, 0 = off (0)")
     p.add_argument("--cutmix", type=float, help="CutMix alpha, 0 = off (0)")
     p.add_argument("--erasing", type=float, help="random erasing probability (0)")
+    p.add_argument("--photo-aug", type=float,
+                   help="probability of each photo degradation per image: gamma, noise, "
+                        "a smaller original, JPEG (0 = off)")
     p.add_argument("--translate", type=float, help="max shift, fraction of the side (0)")
     p.add_argument("--min-scale", type=float, help="random zoom: smallest face scale (1 = off)")
     p.add_argument("--max-scale", type=float, help="random zoom: largest face scale (1 = off)")

@@ -73,10 +73,16 @@ def quantize_int8(model: str | Path, output: str | Path, faces: list[np.ndarray]
         raise FerkitError("no calibration faces")
     size = int(config["img_size"])
 
+    batch = min(64, len(faces))
+    # The calibrator stacks every batch's activations: all batches must be the same size, so
+    # the last one is filled up from the first faces.
+    padded = faces + faces[: -len(faces) % batch]
+
     class Faces(CalibrationDataReader):
         def __init__(self):
             self.batches: Iterator = (
-                {"input": eval_batch(faces[i : i + 64], size)} for i in range(0, len(faces), 64)
+                {"input": eval_batch(padded[i : i + batch], size)}
+                for i in range(0, len(padded), batch)
             )
 
         def get_next(self):

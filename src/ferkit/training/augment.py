@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torchvision.io import decode_jpeg, encode_jpeg
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -45,7 +46,8 @@ class TrainPreset:
     rotation: max degrees either way; brightness/contrast: max relative change;
     scale/translate: random zoom (face size relative to the frame: <1 smaller, >1 larger)
     and shift (fraction of the side), i.e. a random resized crop that tolerates framing;
-    erasing: probability of blanking one random rectangle per image.
+    erasing: probability of blanking one random rectangle per image;
+    photo: probability of each of the photo degradations (see `degrade`), per image.
     """
 
     img_size: int
@@ -56,6 +58,7 @@ class TrainPreset:
     scale: tuple[float, float] = (1.0, 1.0)
     translate: float = 0.0
     erasing: float = 0.0
+    photo: float = 0.0
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         x = to_float(images)
@@ -63,6 +66,8 @@ class TrainPreset:
             x = resize(x, self.img_size)
         x = self.geometry(x, generator)
         x = self.jitter(x, generator)
+        if self.photo > 0:
+            x = self.degrade(x, generator)
         if self.erasing > 0:
             x = self.erase(x, generator)
         return x
@@ -99,6 +104,52 @@ class TrainPreset:
         x = x * b.view(n, 1, 1, 1)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return ((x - mean) * c.view(n, 1, 1, 1) + mean).clamp_(0, 1)
+
+    def degrade(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """What a camera and the web do to a face, each with probability `photo` per image:
+        a tone curve (gamma 0.6-1.6), sensor noise (sigma up to 0.04), a smaller original
+        (shrunk to 20-80% of the side and enlarged back) and JPEG (quality 20-90).
+        """
+        n = x.shape[0]
+        gamma = torch.exp(self._uniform(n, math.log(0.6), math.log(1.6), x, generator))
+        x = torch.where(self._pick(x, generator), x.clamp(min=1e-6) ** gamma.view(n, 1, 1, 1), x)
+        sigma = self._uniform(n, 0, 0.04, x, generator).view(n, 1, 1, 1)
+        noise = torch.randn(x.shape, device=x.device, generator=generator) * sigma
+        x = torch.where(self._pick(x, generator), (x + noise).clamp(0, 1), x)
+        fraction = float(self._uniform(1, 0.2, 0.8, x, generator))
+        x = self._shrink(x, self._pick(x, generator).flatten(), fraction)
+        quality = self._uniform(n, 20, 90, x, generator).round().int().tolist()
+        return self._jpeg(x, self._pick(x, generator).flatten(), quality)
+
+    def _pick(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """Which images a degradation applies to, shaped [B, 1, 1, 1]."""
+        n = x.shape[0]
+        return (torch.rand(n, device=x.device, generator=generator) < self.photo).view(n, 1, 1, 1)
+
+    def _shrink(self, x: torch.Tensor, chosen: torch.Tensor, fraction: float) -> torch.Tensor:
+        # One size per batch keeps it one interpolate call; batches differ, so all sizes occur.
+        if not chosen.any():
+            return x
+        side = max(8, round(x.shape[-1] * fraction))
+        small = resize(x[chosen], side)
+        x = x.clone()
+        x[chosen] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return x
+
+    @staticmethod
+    def _jpeg(x: torch.Tensor, chosen: torch.Tensor, quality: list[int]) -> torch.Tensor:
+        # On the host: the decoder's output is the same on every device that trains.
+        rows = chosen.nonzero().flatten().tolist()
+        if not rows:
+            return x
+        images = (x[rows].clamp(0, 1) * 255).round().to("cpu", torch.uint8)
+        back = [
+            decode_jpeg(encode_jpeg(image, quality=quality[row]))
+            for row, image in zip(rows, images, strict=True)
+        ]
+        x = x.clone()
+        x[rows] = torch.stack(back).to(x.device, x.dtype) / 255.0
+        return x
 
     def erase(self, x: torch.Tensor, generator) -> torch.Tensor:
         """Random erasing: one rectangle (2-33% of the area, aspect 0.3-3.3) set to noise."""

@@ -57,13 +57,14 @@ RECIPES = {
         img_size=224, epochs=30, batch_size=32, lr=1e-3, optimizer="adam", weight_decay=0.0,
         scheduler="plateau", warmup_epochs=0, label_smoothing=0.0, mixup=0.0, cutmix=0.0,
         erasing=0.0, translate=0.0, min_scale=1.0, max_scale=1.0, rotation=10.0, ema=0.0,
+        photo_aug=0.0,
     ),
     # For a GPU; what it has reached so far is in the README.
     "fast": dict(
         img_size=112, epochs=15, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.05,
         scheduler="cosine", warmup_epochs=1, label_smoothing=0.1, mixup=0.0, cutmix=0.0,
         erasing=0.25, translate=0.1, min_scale=0.85, max_scale=1.15, rotation=15.0,
-        ema=0.0,
+        ema=0.0, photo_aug=0.0,
     ),
 }
 
@@ -92,6 +93,7 @@ OPTION_RANGES = [
     ("mixup", lambda v: v >= 0, "an alpha of 0 (off) or more"),
     ("cutmix", lambda v: v >= 0, "an alpha of 0 (off) or more"),
     ("erasing", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("photo_aug", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     ("translate", lambda v: 0 <= v < 1, "a fraction of the side in [0, 1)"),
     ("min_scale", lambda v: v > 0, "the scale must be positive"),
     ("max_scale", lambda v: v > 0, "the scale must be positive"),
@@ -339,6 +341,7 @@ def build_run(args: argparse.Namespace, train: Split, out: Path, device: torch.d
         train_aug=TrainPreset(
             img_size=args.img_size, rotation=args.rotation, erasing=args.erasing,
             translate=args.translate, scale=(args.min_scale, args.max_scale),
+            photo=args.photo_aug,
         ),
         eval_aug=EvalPreset(img_size=args.img_size),
         soft=torch.from_numpy(train.soft).to(device) if train.soft is not None else None,
