@@ -19,7 +19,7 @@ from ferkit.recognition.checkpoint import load_model  # noqa: E402
 from ferkit.recognition.presets import eval_batch  # noqa: E402
 from ferkit.recognition.recognizer import load  # noqa: E402
 from ferkit.training import loop as training  # noqa: E402
-from ferkit.training.augment import EvalPreset  # noqa: E402
+from ferkit.training.augment import EvalPreset, TrainPreset  # noqa: E402
 
 pytestmark = [
     pytest.mark.requires_cuda,
@@ -160,6 +160,18 @@ def test_evaluation_on_cuda_equals_evaluation_on_the_cpu(cuda_run, data):
     on_cuda = load(out / "best_model.pth", device="cuda")  # `ferkit evaluate --device cuda`
     assert on_cuda.backend.device.type == "cuda"
     assert (on_cuda.classify(grays).argmax(1) == cpu).mean() >= 0.995
+
+
+def test_photo_degradation_runs_on_the_gpu_with_its_generator():
+    """--photo-aug on CUDA: the draws come from a CUDA generator, JPEG goes by the host."""
+    faces = torch.from_numpy(np.stack([learnable_face(i % 3, i) for i in range(32)]))
+    preset = TrainPreset(img_size=64, photo=1.0)
+    out = [preset(faces.cuda(), torch.Generator(device="cuda").manual_seed(0)) for _ in range(2)]
+    assert out[0].device.type == "cuda" and out[0].shape == (32, 1, 64, 64)
+    assert torch.equal(out[0], out[1])
+    assert out[0].min() >= 0 and out[0].max() <= 1
+    plain = EvalPreset(img_size=64)(faces.cuda())
+    assert ((out[0] - plain).abs().amax(dim=(1, 2, 3)) > 0.01).all()
 
 
 def test_ferkit_evaluate_uses_the_gpu_when_present_and_agrees_with_the_cpu(cuda_run, data,
