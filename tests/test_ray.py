@@ -179,14 +179,14 @@ def test_ray_command_line_errors(tmp_path):
 
 @requires_photos
 def test_uri_inputs_are_read_by_ray_and_decoded_by_ferkit(images, tmp_path):
-    """A URI (here Ray's local:// scheme, as s3:// would be) goes through read_binary_files;
+    """A URI (here file://, as s3:// would be) goes through Ray's read_binary_files;
     the bytes are decoded by ferkit's image code with the CLI's messages."""
     import ray
 
     import ferkit.ray as fray
 
     try:
-        remote = list(fray.predict_images([f"local://{images / 'photos'}"], num_cpus=2,
+        remote = list(fray.predict_images([(images / "photos").as_uri()], num_cpus=2,
                                           progress=False))
     finally:
         ray.shutdown()
