@@ -131,9 +131,8 @@ class TrainPreset:
         if not chosen.any():
             return x
         side = max(8, round(x.shape[-1] * fraction))
-        small = resize(x[chosen], side)
         x = x.clone()
-        x[chosen] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        x[chosen] = resize(resize(x[chosen], side), x.shape[-1])
         return x
 
     @staticmethod
