@@ -47,6 +47,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="with --labels: train on the vote distribution, not the majority")
     p.add_argument("--ferplus-classes", type=int, choices=[7, 8],
                    help="with --labels: 8 keeps FER+'s contempt, 7 leaves its votes out (7)")
+    p.add_argument("--teacher", action="append", metavar="MODEL",
+                   help="distil: mix each target with this trained model's probabilities "
+                        "(.onnx or .pth; give it again for several, averaged)")
+    p.add_argument("--distill", type=float, metavar="WEIGHT",
+                   help="with --teacher: the teachers' share of each target, the labels' "
+                        "the rest (0.5)")
     p.add_argument("--val-split", type=float, metavar="FRACTION",
                    help="validate on a stratified, seeded FRACTION of train/ (its file list is "
                         "saved as val_split.txt) instead of val/ or test/")

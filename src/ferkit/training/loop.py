@@ -50,6 +50,7 @@ from ..recognition.checkpoint import load_checkpoint, model_from_checkpoint, sav
 from ..recognition.networks import IMAGENET_MEAN, IMAGENET_STD, build_model, set_trainable
 from . import resume
 from .augment import EvalPreset, TrainPreset, mix
+from .distill import check_teachers, distill_targets, teacher_probs
 
 # Recipes fill every option the user did not set. "brief" is the original README's recipe.
 RECIPES = {
@@ -74,7 +75,7 @@ RECIPES = {
 DEFAULTS = dict(
     data="data", output_dir=".", recipe="brief", arch="mobilenet_v2", pretrained="imagenet",
     seed=42, freeze_backbone=False, soft_labels=False, ferplus_classes=7, val_split=0.0,
-    class_weights="none", sampler="shuffle",
+    class_weights="none", sampler="shuffle", teacher=[], distill=0.5,
 )
 
 OUTPUTS = (
@@ -94,6 +95,7 @@ OPTION_RANGES = [
     ("cutmix", lambda v: v >= 0, "an alpha of 0 (off) or more"),
     ("erasing", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     ("photo_aug", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("distill", lambda v: 0 <= v <= 1, "the teachers' share of the targets, in [0, 1]"),
     ("translate", lambda v: 0 <= v < 1, "a fraction of the side in [0, 1)"),
     ("min_scale", lambda v: v > 0, "the scale must be positive"),
     ("max_scale", lambda v: v > 0, "the scale must be positive"),
@@ -108,6 +110,9 @@ def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
     """Fill every option left unset from the chosen recipe, then from DEFAULTS."""
     if args.recipe is None:
         args.recipe = DEFAULTS["recipe"]
+    if (not args.resume and getattr(args, "distill", None) is not None
+            and not getattr(args, "teacher", None)):
+        raise FerkitError("--distill goes with --teacher MODEL")
     for key, value in {**RECIPES[args.recipe], **DEFAULTS}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -124,6 +129,7 @@ def resolve_recipe(args: argparse.Namespace) -> argparse.Namespace:
     if (not args.resume and args.pretrained not in ("imagenet", "none")
             and not Path(args.pretrained).is_file()):
         raise FerkitError(f"--pretrained: no such weights file: {args.pretrained}")
+    check_teachers(args.teacher)
     if args.max_scale < args.min_scale:
         raise FerkitError(f"--max-scale {args.max_scale} is below --min-scale {args.min_scale}")
     return args
@@ -182,6 +188,17 @@ def load_data(args, out: Path, master: bool) -> tuple[Split, Split]:
         report_skipped(train)
         report_skipped(val)
     return train, val
+
+
+def distill(args, train: Split, master: bool) -> None:
+    """Replace the split's targets by the labels mixed with the teachers' probabilities."""
+    probs = teacher_probs(args.teacher, train.images, train.classes,
+                          progress=master and not args.no_progress)
+    if master:
+        agree = (probs.argmax(1) == train.labels).mean()
+        print(f"distilling from {len(args.teacher)} teacher(s), {args.distill:g} of each target:"
+              f" they agree with {agree:.1%} of the training labels", flush=True)
+    train.soft = distill_targets(train.labels, probs, args.distill, train.soft)
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -547,6 +564,8 @@ def main(args: argparse.Namespace) -> nn.Module:
         out.mkdir(parents=True, exist_ok=True)
 
     train, val = load_data(args, out, master=rank == 0)
+    if args.teacher:
+        distill(args, train, master=rank == 0)
     if resumed:
         resume.check_data(resume_path, resumed, train.classes, len(train.labels))
     run = build_run(args, train, out, device, rank, world, resumed)
