@@ -75,7 +75,7 @@ RECIPES = {
 DEFAULTS = dict(
     data="data", output_dir=".", recipe="brief", arch="mobilenet_v2", pretrained="imagenet",
     seed=42, freeze_backbone=False, soft_labels=False, ferplus_classes=7, val_split=0.0,
-    class_weights="none", sampler="shuffle", teacher=[], distill=0.5,
+    class_weights="none", sampler="shuffle", teacher=(), distill=0.5,
 )
 
 OUTPUTS = (
@@ -564,10 +564,10 @@ def main(args: argparse.Namespace) -> nn.Module:
         out.mkdir(parents=True, exist_ok=True)
 
     train, val = load_data(args, out, master=rank == 0)
-    if args.teacher:
-        distill(args, train, master=rank == 0)
     if resumed:
         resume.check_data(resume_path, resumed, train.classes, len(train.labels))
+    if args.teacher:  # after the checks: the teachers' pass is the slow part
+        distill(args, train, master=rank == 0)
     run = build_run(args, train, out, device, rank, world, resumed)
     # The whole decoded dataset lives on the training device (FER2013 train: 66 MB).
     train_x, train_y, val_x, val_y = (
