@@ -21,6 +21,7 @@ from ferkit.recognition.recognizer import load
 
 OPTIONS = {
     "(default)": {},
+    "--detector blazeface": {"detector": "blazeface"},
     "--model fp32": {"model": "fp32"},
     "--min-face 40": {"min_face": 40},
     "--detector centerface": {"detector": "centerface"},

@@ -5,8 +5,9 @@
     python bench/realworld.py --model fp32 --model best_model.onnx
     python bench/realworld.py --data other/ --out bench_out/   # mistakes.png etc. per way
 
-Each way: `--detect` with BlazeFace (the default) and with CenterFace, and the whole image
-as the face (`--no-detect`, as FER2013's crops are read). Per way: accuracy end to end (a
+Each way: `--detect` with the cascade (the default: BlazeFace, and CenterFace where it finds
+no face), with BlazeFace alone and with CenterFace alone, and the whole image as the face
+(`--no-detect`, as FER2013's crops are read). Per way: accuracy end to end (a
 photo with no face found counts as wrong) and on the faces found, macro-F1, recall per
 class, calibration error, the photos with no face found (and their classes), and where
 `ferkit evaluate` wrote its reports and its picture of the most confident mistakes. Ends
@@ -22,8 +23,9 @@ from _common import SHARED, device_name, emit, require
 
 from ferkit.cli import main as ferkit
 
-WAYS = {"blazeface": ["--detect"], "centerface": ["--detect", "--detector", "centerface"],
-        "whole_image": []}
+WAYS = {"cascade": ["--detect"], "blazeface": ["--detect", "--detector", "blazeface"],
+        "centerface": ["--detect", "--detector", "centerface"], "whole_image": []}
+DEFAULT_WAY = "cascade"  # what `ferkit evaluate --detect` does unless told otherwise
 
 
 def measure(model: str | None, data: Path, way: str, out: Path) -> dict:
@@ -69,7 +71,7 @@ def main() -> None:
         for way in args.ways:
             row = measure(model, args.data, way, args.out)
             emit(kind="realworld", **row, device=device_name())
-            if way == "blazeface":
+            if way == DEFAULT_WAY:
                 emit(kind="targets", model=row["model"], way=way, **targets(row))
 
 

@@ -162,6 +162,9 @@ def main() -> None:
 
     options = {k: v for k, v in (("min_face", args.min_face),
                                  ("score_threshold", args.threshold)) if v is not None}
+    if args.threshold is not None and args.detector == "cascade":
+        p.error("--threshold goes with --detector blazeface or centerface (the cascade keeps "
+                "each one's own)")
     if args.no_face_check:
         if args.detector != "centerface":
             p.error("--no-face-check goes with --detector centerface")
@@ -197,7 +200,7 @@ def main() -> None:
         rec.classify(originals).argmax(1), truth_labels, strict=True)])) if originals else 0.0
     config = {"detector": args.detector, "min_face": rec.detector.min_face,
               "face_check": getattr(rec.detector, "face_check", None) is not None,
-              "threshold": rec.detector.score_threshold, "seed": args.seed,
+              "threshold": getattr(rec.detector, "score_threshold", None), "seed": args.seed,
               "device": device_name()}
     for lo, hi in BANDS:
         band = [r for r in rows if lo <= r[0] < hi]

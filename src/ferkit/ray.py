@@ -31,6 +31,7 @@ import pyarrow as pa
 import ray
 import ray.data
 
+from .detection import DEFAULT_DETECTOR, VIDEO_DETECTOR
 from .errors import FerkitError
 from .io.inputs import expand_inputs
 from .io.records import (
@@ -159,7 +160,8 @@ def _paths_dataset(paths: list[str], per_block: int):
 
 
 def predict_images(inputs: Iterable[str], output: str | None = None, *, model: str | None = None,
-                   detect: bool = True, tta: bool | None = None, detector: str = "blazeface",
+                   detect: bool = True, tta: bool | None = None,
+                   detector: str = DEFAULT_DETECTOR,
                    min_face: float | None = None, actors: int = 2,
                    batch_size: int = 64, address: str | None = None,
                    num_cpus: int | None = None, progress: bool = True) -> Iterator[dict]:
@@ -223,7 +225,7 @@ class VideoActor:
 
 def predict_videos(inputs: Iterable[str], output: str | None = None, *,
                    summary: str | None = None, model: str | None = None, every: int = 1,
-                   tta: bool | None = None, detector: str = "blazeface",
+                   tta: bool | None = None, detector: str = VIDEO_DETECTOR,
                    min_face: float | None = None, smooth: float = 0.0, actors: int = 2,
                    address: str | None = None, num_cpus: int | None = None,
                    progress: bool = True) -> dict:

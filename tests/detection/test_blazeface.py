@@ -1,4 +1,4 @@
-"""BlazeFace, the default detector: faces in real photos, where they are, small and big
+"""BlazeFace, the fast detector: faces in real photos, where they are, small and big
 faces, close-ups."""
 
 import threading

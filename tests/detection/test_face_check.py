@@ -152,7 +152,7 @@ def test_the_recogniser_frames_blazeface_faces_as_fer2013_does():
     bgs = backgrounds()
     faces = [Image.open(p).convert("L") for c in sorted((SHARED / "fer2013" / "test").iterdir())
              for p in sorted(c.iterdir())[10:13]]
-    framed, raw = load(), load(reframe=False)
+    framed, raw = load(detector="blazeface"), load(detector="blazeface", reframe=False)
     overlaps = {True: [], False: []}
     for k, face in enumerate(faces):
         picture, [square] = scene(bgs[k % len(bgs)], [(face, 120 + 10 * (k % 8), 0.0)], seed=k)

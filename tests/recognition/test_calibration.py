@@ -128,9 +128,14 @@ def test_calibrate_writes_a_model_that_carries_its_temperature(tiny_onnx, tmp_pa
     meta = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_modelmeta()
     report = json.loads(meta.custom_metadata_map["ferkit"])["calibration"]
     assert report["fit"] == "nll" and report["nll_after"] <= report["nll_before"]
-    # the likelihood's own optimum: another temperature than the calibration error's
+    # the likelihood's own optimum (that it can differ from the calibration error's is
+    # shown above: a tiny model's two fits may both end at the grid's bound, T = 5)
     assert report["nll_after"] <= config["calibration"]["nll_after"]
-    assert report["temperature"] != pytest.approx(temperature, rel=1e-3)
+    files = sorted(held_out.rglob("*.jpg"))
+    probs = raw.classify([np.asarray(Image.open(p)) for p in files])
+    labels = np.array([raw.classes.index(p.parent.name) for p in files])
+    assert report["temperature"] == pytest.approx(fit_temperature(probs, labels, "nll"),
+                                                  rel=1e-3)
     assert "fitted (nll) on 140 faces" in r.stdout
 
 

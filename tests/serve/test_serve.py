@@ -16,6 +16,7 @@ pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'ferki
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit import load  # noqa: E402
+from ferkit.detection import DEFAULT_DETECTOR  # noqa: E402
 from ferkit.recognition.explanation import explain, explanation_figure  # noqa: E402
 from ferkit.recognition.recognizer import (
     BUNDLED_FP32_CARD,
@@ -62,7 +63,7 @@ def test_health_model_docs_and_page(client):
     assert model["input_size"] > 0 and 0.5 < model["accuracy"]["fer2013_publictest_accuracy"] < 1
     # the temperature the file carries (the bundled model is calibrated), not a default
     assert model["precision"] == "int8" and model["temperature"] == load().temperature != 1.0
-    assert model["detector"] == "blazeface" and model["min_face"] is None  # the default share
+    assert model["detector"] == DEFAULT_DETECTOR and model["min_face"] is None  # default share
     assert "/predict/batch" in client.get("/openapi.json").json()["paths"]
     for docs in ("/docs", "/redoc"):  # served offline: every script from this server
         scripts = re.findall(r'<script src="([^"]+)"', client.get(docs).text)

@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from conftest import (
@@ -110,7 +111,13 @@ def test_end_to_end_train_evaluate_export_predict(tmp_path):
         r = run("predict.py", str(face), "--model", str(model), "--show-all", "--no-detect")
         assert r.returncode == 0 and "Predicted Emotion:" in r.stdout, r.stderr
         outputs.append(r.stdout)
-    assert outputs[0] == outputs[1]  # percentages to two decimals agree across backends
+    # the same lines from both backends, percentages to two decimals within one rounding step
+    # (float error can tip a value such as 18.675 either way)
+    percent = re.compile(r"(\d+\.\d+)%")
+    assert [percent.sub("%", line) for line in outputs[0].splitlines()] == \
+        [percent.sub("%", line) for line in outputs[1].splitlines()]
+    assert np.allclose([float(v) for v in percent.findall(outputs[0])],
+                       [float(v) for v in percent.findall(outputs[1])], atol=0.0101)
     r = ferkit("evaluate", "--model", str(onnx_path), "--data", str(data / "test"),
                "--output-dir", str(tmp_path / "eval2"), "--json", str(tmp_path / "e2.json"))
     assert r.returncode == 0, r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..detection import DETECTORS
+from ..detection import DEFAULT_DETECTOR, DETECTORS
 from ..detection.boxes import DEFAULT_MIN_FACE
 from ..errors import FerkitError
 
@@ -13,12 +13,15 @@ MODEL_HELP = ("a .onnx or .pth model, or a bundled one: int8 (the default) or fp
               "model unquantised: slower on CPUs, as accurate within chance)")
 
 
-def add_detector_args(p: argparse.ArgumentParser, when: str = "") -> None:
+def add_detector_args(p: argparse.ArgumentParser, when: str = "",
+                      default: str = DEFAULT_DETECTOR) -> None:
     """--detector and --min-face, shared by predict, video, serve and evaluate."""
     # not choices=: a wrong name gets ferkit's one-line error (from load), not argparse's usage
-    p.add_argument("--detector", default="blazeface", metavar="{" + ",".join(DETECTORS) + "}",
-                   help=f"{when}face detector: blazeface (fast) or centerface (finds more "
-                   "small and unclear faces, ~3.5x slower); default blazeface")
+    p.add_argument("--detector", default=default, metavar="{" + ",".join(DETECTORS) + "}",
+                   help=f"{when}face detector: cascade (BlazeFace, and CenterFace on a picture "
+                   "where it finds no face), blazeface (fast; ~30 ms less on a picture with no "
+                   "face) or centerface (finds more small and unclear faces, ~3.5x slower); "
+                   f"default {default}")
     p.add_argument("--min-face", type=float, metavar="PX",
                    help=f"{when}smallest face to look for, box side in pixels (default: 18%% "
                    "of the image's shorter side; smaller is slower)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detection import DEFAULT_DETECTOR
 from ..errors import FerkitError
 from ..evaluation.metrics import (
     classify_all,
@@ -142,7 +143,7 @@ def mistakes_title(title: str, shown: int, wrong: int) -> str:
 
 
 def check_detect_args(args: argparse.Namespace) -> None:
-    if not args.detect and (args.min_face is not None or args.detector != "blazeface"):
+    if not args.detect and (args.min_face is not None or args.detector != DEFAULT_DETECTOR):
         raise FerkitError("--detector and --min-face choose how faces are found: add --detect")
     if args.detect and is_csv(args.data):
         raise FerkitError("--detect finds faces in photos; the rows of FER2013's CSV are face "

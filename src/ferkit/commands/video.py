@@ -9,6 +9,7 @@ from collections import defaultdict
 from contextlib import ExitStack, closing
 from pathlib import Path
 
+from ..detection import VIDEO_DETECTOR
 from ..errors import FerkitError
 from ..extras import require
 from ..io.atomic import check_figure_name
@@ -54,7 +55,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
                    help="average each face's probabilities over about this many seconds, so "
                         "that labels do not flicker (default 0: each frame on its own)")
-    add_detector_args(p)
+    add_detector_args(p, default=VIDEO_DETECTOR)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average with the mirrored face (default: the model's own setting)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",

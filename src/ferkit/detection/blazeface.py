@@ -1,7 +1,8 @@
-"""BlazeFace, the default detector: MediaPipe's short-range model (Apache-2.0), converted from
-the .tflite in the mediapipe 0.10.21 wheel to ONNX and shipped in assets/, so it runs on ONNX
-Runtime like the classifier, with no extra dependency. docs/face_detection.md has its speed,
-the comparison with other detectors and how the file was made."""
+"""BlazeFace, the fast detector (the first look of the default cascade, and video's own):
+MediaPipe's short-range model (Apache-2.0), converted from the .tflite in the mediapipe
+0.10.21 wheel to ONNX and shipped in assets/, so it runs on ONNX Runtime like the classifier,
+with no extra dependency. docs/face_detection.md has its speed, the comparison with other
+detectors and how the file was made."""
 
 from __future__ import annotations
 

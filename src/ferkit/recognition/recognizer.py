@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ..detection import check_detector, open_detector
+from ..detection import DEFAULT_DETECTOR, check_detector, open_detector
 from ..detection.blazeface import BlazeFace
 from ..detection.boxes import DEFAULT_MIN_FACE, Detector, check_min_face, clip_box
 from ..detection.framing import CROP_SCALE, face_roll, fer_crop
@@ -96,8 +96,11 @@ class Recognizer:
     def detector(self) -> Detector:
         if self._detector is None or isinstance(self._detector, str):
             # built on first use: --no-detect never loads it
-            self._detector = open_detector(self._detector or "blazeface", threads=self.threads,
-                                           min_face=self.min_face)
+            name = self._detector or DEFAULT_DETECTOR
+            # the cascade re-frames BlazeFace's faces itself (framed() is for BlazeFace alone)
+            options = {"reframe": self.reframe} if name == "cascade" else {}
+            self._detector = open_detector(name, threads=self.threads, min_face=self.min_face,
+                                           **options)
         return self._detector
 
     def with_min_face(self, min_face: float | None) -> Recognizer:
@@ -128,7 +131,9 @@ class Recognizer:
         analysed frame (every `every`-th) with its `number`, `time` (s), `rgb`, `faces` and
         `ids` (one per face, the same face keeps its id from frame to frame). `smooth`:
         average each face's probabilities over about this many seconds. Needs OpenCV
-        (ferkit[video]); `max_frames` stops a webcam or stream."""
+        (ferkit[video]); `max_frames` stops a webcam or stream. Faces are found by this
+        recogniser's detector: `ferkit.load(detector="blazeface")`, as `ferkit video` does,
+        spends ~30 ms less on each frame without a face than the default cascade."""
         from ..video.frames import frames
 
         return frames(self, source, every, smooth, max_frames)
@@ -194,8 +199,8 @@ class Recognizer:
         """BlazeFace's faces re-framed by the face check (detection/face_check.py) onto where
         FER2013 frames a face (reframe=False: as BlazeFace boxed them). Its box varies from face to
         face, and real photos are read better re-framed (docs/realworld.md); CenterFace's
-        faces are re-framed by the check already, and a detector of the caller's own keeps
-        its boxes."""
+        faces are re-framed by the check already, the cascade re-frames its own, and a
+        detector of the caller's own keeps its boxes."""
         if not self.reframe or not dets or not isinstance(self.detector, BlazeFace):
             return dets
         if self._face_check is None:
@@ -317,8 +322,9 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     default), "fp32" (the same model unquantised: slower on CPUs, as accurate within chance;
     docs/MODEL_CARD.md).
 
-    detector: "blazeface" (the default: fast), "centerface" (finds more small and unclear
-    faces, ~3.5x slower), or any object with detect(rgb) -> [Detection].
+    detector: "cascade" (the default: BlazeFace, and CenterFace on a picture where it finds
+    no face), "blazeface" (fast: what `ferkit video` uses), "centerface" (finds more small
+    and unclear faces, ~3.5x slower), or any object with detect(rgb) -> [Detection].
     tta: average with the mirrored face (default: what the model's metadata says).
     threads: the CPU threads the classifier, and then the detector, may use (default: all
     cores); a batch of faces is spread over them in runs of a few faces, one thread each, and
@@ -327,8 +333,8 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     image's shorter side. Smaller is slower: the cost grows with (1 / min_face)^2.
     device: where a .pth checkpoint's classifier runs ("cpu", "cuda", "auto": CUDA when
     present); .onnx models run on the CPU.
-    reframe: BlazeFace's faces re-framed by the face check onto FER2013's framing (False:
-    the boxes as BlazeFace gives them).
+    reframe: BlazeFace's faces (and the cascade's) re-framed by the face check onto
+    FER2013's framing (False: the boxes as BlazeFace gives them).
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(

@@ -1,0 +1,50 @@
+"""The cascade: BlazeFace, and CenterFace on a picture where BlazeFace finds no face
+(`--detector cascade`, `ferkit.load(detector="cascade")`).
+
+BlazeFace is fast and finds the faces of most photos; what it misses whole are faces it
+cannot see at all: close-ups cut at the chin or the forehead that even its close-up look
+rejects, dark or blurred film stills. CenterFace, ~3.5x slower, finds most of those, so the
+cascade costs BlazeFace's time on a picture with a face and both detectors' on one without
+(docs/face_detection.md, docs/realworld.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blazeface import BlazeFace
+from .boxes import Detection, check_min_face
+from .face_check import FaceCheck
+
+
+class Cascade:
+    """BlazeFace's faces, re-framed by the face check; where it finds none, CenterFace's."""
+
+    def __init__(self, min_face: float | None = None, threads: int | None = None,
+                 reframe: bool = True):
+        """min_face: the smallest face box to look for, in pixels (default 18% of the image's
+        shorter side), for both detectors. reframe=False: BlazeFace's boxes as it gives them
+        (CenterFace's are always re-framed by its own face check)."""
+        check_min_face(min_face)
+        self.min_face = min_face
+        self.threads = threads
+        self.first = BlazeFace(min_face=min_face, threads=threads)
+        self.face_check = FaceCheck(threads=threads) if reframe else None
+        self._second = None
+
+    @property
+    def second(self):
+        """CenterFace, loaded the first time a picture needs it."""
+        if self._second is None:
+            from .centerface import CenterFace
+
+            self._second = CenterFace(min_face=self.min_face, threads=self.threads)
+        return self._second
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        faces = self.first.detect(rgb)
+        if not faces:
+            return self.second.detect(rgb)
+        if self.face_check is None:
+            return faces
+        return self.face_check.look(rgb, faces)[1]

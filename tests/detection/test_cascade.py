@@ -1,0 +1,75 @@
+"""The cascade, the default detector for pictures: BlazeFace's faces where it finds some,
+CenterFace's where it finds none, and no face where there is none."""
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image, ImageFilter
+
+from ferkit.commands.predict import get_args_parser as predict_parser
+from ferkit.commands.video import get_args_parser as video_parser
+from ferkit.detection import DEFAULT_DETECTOR, VIDEO_DETECTOR, open_detector
+from ferkit.detection.blazeface import BlazeFace
+from ferkit.detection.cascade import Cascade
+from ferkit.detection.centerface import CenterFace
+from ferkit.recognition.recognizer import load
+
+ASTRONAUT = ROOT / "photos" / "astronaut.png"
+
+
+def out_of_focus_face() -> np.ndarray:
+    """A face out of focus, filling most of a small picture: BlazeFace finds none in it."""
+    face = Image.open(ASTRONAUT).convert("RGB").crop((140, 40, 310, 210)).resize((96, 96))
+    return np.asarray(face.filter(ImageFilter.GaussianBlur(4)))
+
+
+def test_a_face_blazeface_misses_is_found_by_centerface():
+    blurred = out_of_focus_face()
+    assert BlazeFace().detect(blurred) == []
+    [face] = Cascade().detect(blurred)
+    [sharper] = CenterFace().detect(blurred)
+    assert face.box == pytest.approx(sharper.box)  # CenterFace's, re-framed by its own check
+    x0, y0, x1, y1 = face.box
+    assert abs((x0 + x1) / 2 - 48) < 15 and abs((y0 + y1) / 2 - 48) < 20 and x1 - x0 > 40
+    # the default for pictures: the recogniser reads a face where BlazeFace alone has none
+    [found] = load().predict(blurred)
+    assert found.box == load(detector="centerface").predict(blurred)[0].box
+    assert load(detector="blazeface").predict(blurred) == []
+
+
+def test_blazefaces_faces_come_re_framed_and_centerface_is_not_loaded_for_them():
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    cascade = Cascade()
+    [face] = cascade.detect(rgb)
+    assert cascade._second is None  # loaded only for a picture BlazeFace finds no face in
+    # the same boxes as the recogniser's own re-framing of BlazeFace's faces
+    assert [f.box for f in load().predict(rgb)] == \
+        [f.box for f in load(detector="blazeface").predict(rgb)]
+    [raw] = Cascade(reframe=False).detect(rgb)
+    assert raw.box == pytest.approx(BlazeFace().detect(rgb)[0].box)
+    assert face.box != pytest.approx(raw.box)
+    # and a recogniser built with reframe=False hands that on to its cascade
+    assert load(reframe=False).detector.face_check is None
+
+
+def test_no_face_is_made_up_in_textures_and_noise():
+    skimage = pytest.importorskip("skimage.data", reason="textures: the dev extra")
+    cascade = open_detector("cascade")
+    pictures = {name: getattr(skimage, name)() for name in ("brick", "grass", "gravel",
+                                                             "coffee", "rocket")}
+    pictures["noise"] = np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)
+    for name, picture in pictures.items():
+        rgb = np.asarray(Image.fromarray(picture).convert("RGB"))
+        assert cascade.detect(rgb) == [], name
+    assert cascade._second is not None  # both detectors looked
+
+
+def test_pictures_default_to_the_cascade_and_videos_to_blazeface():
+    assert DEFAULT_DETECTOR == "cascade" and VIDEO_DETECTOR == "blazeface"
+    assert predict_parser().parse_args(["x.jpg"]).detector == DEFAULT_DETECTOR
+    assert video_parser().parse_args(["x.mp4"]).detector == VIDEO_DETECTOR
+    rec = load()
+    assert isinstance(rec.detector, Cascade)
+    smaller = rec.with_min_face(40)  # remade by its name, with the new smallest face
+    assert isinstance(smaller.detector, Cascade) and smaller.detector.min_face == 40
+    assert smaller.detector.first.min_face == 40
