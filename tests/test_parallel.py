@@ -27,8 +27,9 @@ def watched(backend: OnnxBackend) -> list[tuple[str, int]]:
 
 
 def test_a_batch_is_classified_in_runs_of_a_few_faces_side_by_side_with_the_same_probabilities():
-    x = np.random.default_rng(0).random((37, 1, 96, 96), dtype=np.float32)
     two = OnnxBackend(bundled_model(), threads=2)
+    size = two.config["img_size"]  # the bundled model's input side
+    x = np.random.default_rng(0).random((37, 1, size, size), dtype=np.float32)
     whole = two.session.run(None, {two.input_name: x})[0]  # one run over the whole batch
     runs = watched(two)
     assert np.array_equal(two.run(x), whole)  # in order, to the bit
@@ -45,7 +46,8 @@ def test_a_batch_is_classified_in_runs_of_a_few_faces_side_by_side_with_the_same
 def test_one_face_is_one_run_in_the_callers_thread():
     backend = OnnxBackend(bundled_model(), threads=2)
     runs = watched(backend)
-    probs = backend.run(np.zeros((1, 1, 96, 96), np.float32))
+    size = backend.config["img_size"]
+    probs = backend.run(np.zeros((1, 1, size, size), np.float32))
     assert probs.shape == (1, 7) and runs == [(threading.current_thread().name, 1)]
 
 
