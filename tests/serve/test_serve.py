@@ -93,11 +93,14 @@ def test_min_face_per_request_finds_faces_the_default_does_not(client):
     buf = io.BytesIO()
     canvas.save(buf, "JPEG", quality=85)
     data = buf.getvalue()
-    assert upload(client, data, "far.jpg").json()["faces"] == []
+    # the default looks for faces of 18% of the picture; the cascade's CenterFace may still
+    # find one of these (it does with a 112 px classifier, whose picture is reduced less)
+    default = upload(client, data, "far.jpg").json()["faces"]
+    assert len(default) < 2
     found = upload(client, data, "far.jpg", min_face=40).json()["faces"]
     assert [f["label"] for f in found] == ["happy", "happy"]
     assert [f["box"][0] // 100 for f in found] == [3, 16]  # in the picture's own pixels
-    assert upload(client, data, "far.jpg").json()["faces"] == []  # the default is unchanged
+    assert upload(client, data, "far.jpg").json()["faces"] == default  # default unchanged
     batch = client.post("/predict/batch", files=[("files", ("far.jpg", data, "image/jpeg"))],
                         params={"min_face": 40}).json()["results"]
     assert len(batch[0]["faces"]) == 2
