@@ -73,3 +73,35 @@ def test_pictures_default_to_the_cascade_and_videos_to_blazeface():
     smaller = rec.with_min_face(40)  # remade by its name, with the new smallest face
     assert isinstance(smaller.detector, Cascade) and smaller.detector.min_face == 40
     assert smaller.detector.first.min_face == 40
+
+
+def test_centerface_shares_the_cascades_networks_and_finds_the_same_faces():
+    cascade = Cascade(min_face=30)
+    cascade.warm()  # loaded before any picture needs it, and only once
+    second = cascade._second
+    assert isinstance(second, CenterFace) and cascade.second is second
+    assert second.verifier is cascade.first and second.face_check is cascade.face_check
+    # the shared BlazeFace looks for smaller faces than CenterFace's own would: no matter
+    blurred = out_of_focus_face()
+    [face] = cascade.detect(blurred)
+    [alone] = CenterFace(min_face=30).detect(blurred)
+    assert face.box == pytest.approx(alone.box) and face.score == pytest.approx(alone.score)
+    # without re-framing the cascade has no face check, and CenterFace keeps one of its own
+    plain = Cascade(reframe=False)
+    assert plain.face_check is None and plain.second.face_check is not None
+
+
+def test_a_recogniser_warms_its_detector_whatever_it_is():
+    rec = load()
+    assert rec.detector._second is None
+    rec.warm()  # what `ferkit serve` does before its first request
+    assert rec.detector._second is not None
+    load(detector="blazeface").warm()  # nothing loads on first need there
+
+    class NoFaces:  # a detector of the caller's own, with detect() only
+        def detect(self, rgb):
+            return []
+
+    rec = load(detector=NoFaces())
+    rec.warm()
+    assert rec.predict(out_of_focus_face()) == []

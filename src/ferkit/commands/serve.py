@@ -71,8 +71,7 @@ def main(args: argparse.Namespace) -> int:
     check_tls(args.ssl_certfile, args.ssl_keyfile)
     cors = [cors_origin(origin) for origin in args.cors or ()]
     recognizer = load(args.model, threads=1, detector=args.detector, min_face=args.min_face)
-    # load the detector now, not on the first request (the cascade's CenterFace too: ~0.2 s)
-    getattr(recognizer.detector, "second", None)
+    recognizer.warm()  # the detector now, not on the first request (CenterFace: ~0.2 s)
     limits = Limits(args.max_upload_mb, args.max_batch, args.workers, args.queue)
     app = create_app(recognizer, limits, token=args.token, cors=cors)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

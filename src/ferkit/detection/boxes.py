@@ -36,10 +36,12 @@ class Detection:
 
 
 class Detector(Protocol):
+    """What a face detector must have. One that loads a part on first need may also have
+    `warm()`, which loads it at once (the cascade's CenterFace); Recognizer.warm() calls it."""
+
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in an HxWx3 uint8 RGB image."""
         ...
-
 
 
 def check_min_face(min_face: float | None) -> None:

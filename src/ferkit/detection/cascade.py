@@ -34,12 +34,18 @@ class Cascade:
 
     @property
     def second(self):
-        """CenterFace, loaded the first time a picture needs it."""
+        """CenterFace, loaded the first time a picture needs it (or by warm())."""
+        self.warm()
+        return self._second
+
+    def warm(self) -> None:
+        """Load CenterFace now, not on the first picture without a face (~0.2 s). It shares
+        this cascade's BlazeFace and face check rather than loading its own."""
         if self._second is None:
             from .centerface import CenterFace
 
-            self._second = CenterFace(min_face=self.min_face, threads=self.threads)
-        return self._second
+            self._second = CenterFace(min_face=self.min_face, threads=self.threads,
+                                      verifier=self.first, face_check=self.face_check)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         faces = self.first.detect(rgb)

@@ -52,18 +52,22 @@ class CenterFace:
 
     def __init__(self, model: str | Path = CENTERFACE, score_threshold: float = 0.375,
                  iou_threshold: float = 0.3, min_face: float | None = None,
-                 threads: int | None = None, check: bool = True):
+                 threads: int | None = None, check: bool = True,
+                 verifier: BlazeFace | None = None, face_check: FaceCheck | None = None):
         """min_face: the smallest face box to look for, in pixels; default 18% of the image's
         shorter side. score_threshold: what a weak candidate must score, its CenterFace score
         averaged with BlazeFace's second look (itself the mean of a look and a mirrored one).
         check=False: without the face check (ferkit.detection.face_check): the faces found before it
-        came, give or take how candidates below 0.05 now merge into them."""
+        came, give or take how candidates below 0.05 now merge into them. verifier,
+        face_check: a BlazeFace and a face check to use instead of loading new ones (the
+        cascade's, so that one process holds one session of each); any BlazeFace will do,
+        whatever its min_face, as every look this class asks of it gives its own sizes."""
         check_min_face(min_face)
         self.session = ort.InferenceSession(str(model), session_options(threads),
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.verifier = BlazeFace(threads=threads)
-        self.face_check = FaceCheck(threads=threads) if check else None
+        self.verifier = verifier or BlazeFace(threads=threads)
+        self.face_check = (face_check or FaceCheck(threads=threads)) if check else None
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.min_face = min_face

@@ -103,6 +103,13 @@ class Recognizer:
                                            **options)
         return self._detector
 
+    def warm(self) -> None:
+        """Load the detector now, and what it would load on first need (the cascade's
+        CenterFace), so that no picture waits for them: for servers."""
+        warm = getattr(self.detector, "warm", None)  # optional (detection.boxes.Detector)
+        if warm is not None:
+            warm()
+
     def with_min_face(self, min_face: float | None) -> Recognizer:
         """This recogniser looking for faces down to `min_face` pixels (None: the default
         share of each picture): the same classifier, shared, and a detector of its own."""
