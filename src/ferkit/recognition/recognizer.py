@@ -54,7 +54,7 @@ BUNDLED_FP32_SHA256 = "4a98f3632a20ea2411f154984f366127364c2ebca15e28674bb426036
 BUNDLED_FP32_CARD = {"fer2013_publictest_accuracy": 0.6890, "macro_f1": 0.657,
                      "card": "docs/MODEL_CARD.md"}
 # The same model quantised to int8 (`ferkit export --int8`, calibrated on 1,024 FER2013 train
-# faces): the default, as accurate within chance and 1.8-2x as fast on CPUs with VNNI.
+# faces): the default, as accurate within chance and 1.5-2x as fast on CPUs with VNNI.
 BUNDLED_INT8 = ASSETS / "ferkit_mobilenet_v2_int8.onnx"
 BUNDLED_INT8_SHA256 = "9175268a59d7937c9508124a4970d5b35618c30ebd2bb9495584bf983fa7a41f"
 BUNDLED_INT8_CARD = {"fer2013_publictest_accuracy": 0.6879, "macro_f1": 0.656,
