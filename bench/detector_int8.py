@@ -68,7 +68,7 @@ def quantize(name: str, images: list[np.ndarray], output: Path, reduce_range: bo
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    detector = open_detector(name)
+    detector = open_detector(name, reframe=False)  # the detector's own network alone
     recorder = Recorder(detector)
     for rgb in images:
         detector.detect(rgb)
@@ -137,7 +137,8 @@ def main() -> None:
         for name in args.detector or DETECTORS:
             int8 = quantize(name, calibration, folder / f"{name}_int8.onnx",
                             reduce_range=not args.eight_bit)
-            detectors = {"fp": open_detector(name), "int8": open_detector(name, model=int8)}
+            detectors = {"fp": open_detector(name, reframe=False),
+                         "int8": open_detector(name, reframe=False, model=int8)}
             times = {k: [] for k in detectors}
             for d in detectors.values():
                 d.detect(group)  # warm-up

@@ -49,7 +49,7 @@ def test_blazefaces_faces_come_re_framed_and_centerface_is_not_loaded_for_them()
     assert raw.box == pytest.approx(BlazeFace().detect(rgb)[0].box)
     assert face.box != pytest.approx(raw.box)
     # and a recogniser built with reframe=False hands that on to its cascade
-    assert load(reframe=False).detector.face_check is None
+    assert load(reframe=False).detector.first.face_check is None
 
 
 def test_no_face_is_made_up_in_textures_and_noise():
@@ -80,7 +80,7 @@ def test_centerface_shares_the_cascades_networks_and_finds_the_same_faces():
     cascade.warm()  # loaded before any picture needs it, and only once
     second = cascade._second
     assert isinstance(second, CenterFace) and cascade.second is second
-    assert second.verifier is cascade.first and second.face_check is cascade.face_check
+    assert second.verifier is cascade.first and second.face_check is cascade.first.face_check
     # the shared BlazeFace looks for smaller faces than CenterFace's own would: no matter
     blurred = out_of_focus_face()
     [face] = cascade.detect(blurred)
@@ -88,7 +88,7 @@ def test_centerface_shares_the_cascades_networks_and_finds_the_same_faces():
     assert face.box == pytest.approx(alone.box) and face.score == pytest.approx(alone.score)
     # without re-framing the cascade has no face check, and CenterFace keeps one of its own
     plain = Cascade(reframe=False)
-    assert plain.face_check is None and plain.second.face_check is not None
+    assert plain.first.face_check is None and plain.second.face_check is not None
 
 
 def test_a_recogniser_warms_its_detector_whatever_it_is():
@@ -105,3 +105,19 @@ def test_a_recogniser_warms_its_detector_whatever_it_is():
     rec = load(detector=NoFaces())
     rec.warm()
     assert rec.predict(out_of_focus_face()) == []
+
+
+def test_a_detector_by_name_is_re_framed_and_one_given_keeps_its_boxes():
+    """The face check belongs to the detector (open_detector's reframe), not to the
+    recogniser: BlazeFace by name comes re-framed, a detector object as it is."""
+    rgb = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    [raw] = BlazeFace().detect(rgb)
+    [framed] = open_detector("blazeface").detect(rgb)
+    assert framed.box != pytest.approx(raw.box)
+    assert open_detector("blazeface", reframe=False).detect(rgb)[0].box == pytest.approx(raw.box)
+    assert load(detector=BlazeFace()).predict(rgb)[0].box == \
+        load(detector="blazeface", reframe=False).predict(rgb)[0].box
+    assert load(detector=open_detector("blazeface")).predict(rgb)[0].box == \
+        load(detector="blazeface").predict(rgb)[0].box
+    # min_face variants (what `ferkit serve` makes per request) keep the re-framing
+    assert load(detector="blazeface").with_min_face(40).detector.face_check is not None

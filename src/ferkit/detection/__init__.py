@@ -14,17 +14,20 @@ from __future__ import annotations
 from ..errors import FerkitError
 from .blazeface import BlazeFace
 from .boxes import DEFAULT_MIN_FACE, Detection, Detector, check_min_face
+from .face_check import FaceCheck
 
 DETECTORS = ("cascade", "blazeface", "centerface")
 DEFAULT_DETECTOR = "cascade"  # for pictures
 VIDEO_DETECTOR = "blazeface"  # for video frames
 
 
-def open_detector(name: str = DEFAULT_DETECTOR, **options) -> Detector:
+def open_detector(name: str = DEFAULT_DETECTOR, reframe: bool = True, **options) -> Detector:
     """A shipped detector by name: "cascade" (BlazeFace, and CenterFace on a picture where it
     finds no face; the default), "blazeface" (fast) or "centerface" (finds more small and
     unclear faces, ~3.5x slower); options go to its constructor (threads, min_face, and for
-    the last two score_threshold, ...)."""
+    the last two score_threshold, ...). reframe: BlazeFace's faces re-framed by the face
+    check onto FER2013's framing (False: its boxes as it gives them); CenterFace's always are,
+    by the face check that also sorts its candidates."""
     check_detector(name)
     if name == "centerface":
         from .centerface import CenterFace  # loaded only when asked for
@@ -33,7 +36,9 @@ def open_detector(name: str = DEFAULT_DETECTOR, **options) -> Detector:
     if name == "cascade":
         from .cascade import Cascade
 
-        return Cascade(**options)
+        return Cascade(reframe=reframe, **options)
+    if reframe and "face_check" not in options:
+        options["face_check"] = FaceCheck(threads=options.get("threads"))
     return BlazeFace(**options)
 
 

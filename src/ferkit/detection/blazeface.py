@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .assets import BLAZEFACE
 from .boxes import DEFAULT_MIN_FACE, Detection, check_min_face, padded_crop, weighted_nms
+from .face_check import FaceCheck
 from .passes import Passes, downscaled, resized
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-BLAZEFACE = ASSETS / "blazeface_short_range.onnx"
 
 
 @lru_cache(maxsize=16)
@@ -55,13 +54,18 @@ class BlazeFace:
 
     def __init__(self, model: str | Path = BLAZEFACE, score_threshold: float = 0.675,
                  iou_threshold: float = 0.3, min_face: float | None = None,
-                 threads: int | None = None, pyramid: bool = True, close_ups: bool = True):
+                 threads: int | None = None, pyramid: bool = True, close_ups: bool = True,
+                 face_check: FaceCheck | None = None):
         """min_face: the smallest face box to look for, in pixels; default 18% of the image's
         shorter side. pyramid=False looks at the whole image at 128x128 only (big faces).
         score_threshold: what a face must score, after a second look when it needed one.
         close_ups: a picture where no face is found is looked at once more, inside a border,
-        for a face that fills it (a tight crop: too large for the model as it is)."""
+        for a face that fills it (a tight crop: too large for the model as it is).
+        face_check: re-frames each face found onto where FER2013 frames a face (its boxes vary
+        from face to face; real photos are read better re-framed: docs/realworld.md).
+        `open_detector("blazeface")` gives it one; None: the boxes as the model gives them."""
         check_min_face(min_face)
+        self.face_check = face_check
         self.close_ups = close_ups
         self.passes = Passes(model, threads)
         self.score_threshold = score_threshold
@@ -91,7 +95,10 @@ class BlazeFace:
             for d, second in zip(unsure, self.second_look(rgb, unsure), strict=True):
                 d.score = float(d.score + second.sum()) / 3
         faces = [d for d in found if d.score >= self.score_threshold]
-        return faces or (self.close_up(rgb) if self.close_ups else [])
+        faces = faces or (self.close_up(rgb) if self.close_ups else [])
+        if self.face_check is None or not faces:
+            return faces
+        return self.face_check.look(rgb, faces)[1]
 
     def close_up(self, rgb: np.ndarray) -> list[Detection]:
         """The face that fills a picture, if there is one: the picture shrunk to 1/2.5 of the

@@ -28,8 +28,8 @@ class Cascade:
         check_min_face(min_face)
         self.min_face = min_face
         self.threads = threads
-        self.first = BlazeFace(min_face=min_face, threads=threads)
-        self.face_check = FaceCheck(threads=threads) if reframe else None
+        face_check = FaceCheck(threads=threads) if reframe else None
+        self.first = BlazeFace(min_face=min_face, threads=threads, face_check=face_check)
         self._second = None
 
     @property
@@ -45,12 +45,7 @@ class Cascade:
             from .centerface import CenterFace
 
             self._second = CenterFace(min_face=self.min_face, threads=self.threads,
-                                      verifier=self.first, face_check=self.face_check)
+                                      verifier=self.first, face_check=self.first.face_check)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        faces = self.first.detect(rgb)
-        if not faces:
-            return self.second.detect(rgb)
-        if self.face_check is None:
-            return faces
-        return self.face_check.look(rgb, faces)[1]
+        return self.first.detect(rgb) or self.second.detect(rgb)

@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .blazeface import ASSETS, BlazeFace
+from .assets import CENTERFACE
+from .blazeface import BlazeFace
 from .boxes import DEFAULT_MIN_FACE, Detection, check_min_face, overlaps, weighted_nms
 from .face_check import FaceCheck
 from .passes import downscaled, resized, session_options
-
-CENTERFACE = ASSETS / "centerface.onnx"
 
 # Where FER2013's frame lies around a CenterFace box (median over PublicTest faces pasted
 # into scenes): a square 1.07x the box's longer side, centred 0.015 box-heights above it.

@@ -19,12 +19,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from .blazeface import ASSETS
+from .assets import FACE_CHECK
 from .boxes import Detection, padded_crop
 from .framing import CROP_SHIFT, FRAME_SCALE, crop_square
 from .passes import session_options
 
-FACE_CHECK = ASSETS / "face_check.onnx"
 SIZE = 48  # FER2013's own size
 
 

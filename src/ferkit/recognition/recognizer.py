@@ -19,7 +19,6 @@ import numpy as np
 from PIL import Image
 
 from ..detection import DEFAULT_DETECTOR, check_detector, open_detector
-from ..detection.blazeface import BlazeFace
 from ..detection.boxes import DEFAULT_MIN_FACE, Detector, check_min_face, clip_box
 from ..detection.framing import CROP_SCALE, face_roll, fer_crop
 from ..errors import FerkitError
@@ -90,17 +89,14 @@ class Recognizer:
         check_min_face(min_face)
         self.min_face = min_face
         self.reframe = reframe
-        self._face_check = None
 
     @property
     def detector(self) -> Detector:
         if self._detector is None or isinstance(self._detector, str):
             # built on first use: --no-detect never loads it
             name = self._detector or DEFAULT_DETECTOR
-            # the cascade re-frames BlazeFace's faces itself (framed() is for BlazeFace alone)
-            options = {"reframe": self.reframe} if name == "cascade" else {}
             self._detector = open_detector(name, threads=self.threads, min_face=self.min_face,
-                                           **options)
+                                           reframe=self.reframe)
         return self._detector
 
     def warm(self) -> None:
@@ -118,7 +114,6 @@ class Recognizer:
         other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
                            threads=self.threads, min_face=min_face, reframe=self.reframe)
         other.temperature = self.temperature
-        other._face_check = self._face_check  # the same network for every min_face
         return other
 
     def classify(self, crops: list[np.ndarray], tta: bool | None = None) -> np.ndarray:
@@ -196,25 +191,11 @@ class Recognizer:
         h, w = rgb.shape[:2]
         # boxes in the file's pixels when it was decoded reduced
         fw, fh = full_size(image) if isinstance(image, Image.Image) else (w, h)
-        dets = self.framed(rgb, self.detector.detect(rgb))
+        dets = self.detector.detect(rgb)
         dets = sorted(dets, key=lambda d: d.box[0])  # left to right
         crops = [fer_crop(rgb, d.box, self.crop_scale, roll=face_roll(d)) for d in dets]
         boxes = [clip_box(_scaled(d.box, fw / w, fh / h), fw, fh) for d in dets]
         return boxes, [d.score for d in dets], crops, (fw, fh)
-
-    def framed(self, rgb: np.ndarray, dets: list) -> list:
-        """BlazeFace's faces re-framed by the face check (detection/face_check.py) onto where
-        FER2013 frames a face (reframe=False: as BlazeFace boxed them). Its box varies from face to
-        face, and real photos are read better re-framed (docs/realworld.md); CenterFace's
-        faces are re-framed by the check already, the cascade re-frames its own, and a
-        detector of the caller's own keeps its boxes."""
-        if not self.reframe or not dets or not isinstance(self.detector, BlazeFace):
-            return dets
-        if self._face_check is None:
-            from ..detection.face_check import FaceCheck
-
-            self._face_check = FaceCheck(threads=self.threads)
-        return self._face_check.look(rgb, dets)[1]
 
     def main_face(self, image: ImageInput, *, bgr: bool = False, reduce: bool = True
                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -341,7 +322,8 @@ def load(model: str | Path | None = None, *, tta: bool | None = None,
     device: where a .pth checkpoint's classifier runs ("cpu", "cuda", "auto": CUDA when
     present); .onnx models run on the CPU.
     reframe: BlazeFace's faces (and the cascade's) re-framed by the face check onto
-    FER2013's framing (False: the boxes as BlazeFace gives them).
+    FER2013's framing (False: the boxes as BlazeFace gives them); a detector given as an
+    object keeps its own boxes (`open_detector(name, reframe=...)` makes a shipped one).
     """
     if model is not None and not isinstance(model, (str, Path)):
         raise FerkitError(
