@@ -121,3 +121,5 @@ def test_a_detector_by_name_is_re_framed_and_one_given_keeps_its_boxes():
         load(detector="blazeface").predict(rgb)[0].box
     # min_face variants (what `ferkit serve` makes per request) keep the re-framing
     assert load(detector="blazeface").with_min_face(40).detector.face_check is not None
+    assert load(detector=BlazeFace()).with_min_face(40).detector.face_check is None
+    assert load(reframe=False).with_min_face(40).detector.first.face_check is None

@@ -109,10 +109,14 @@ class Recognizer:
     def with_min_face(self, min_face: float | None) -> Recognizer:
         """This recogniser looking for faces down to `min_face` pixels (None: the default
         share of each picture): the same classifier, shared, and a detector of its own."""
-        name = type(self.detector).__name__.lower()
+        detector = self.detector
+        name = type(detector).__name__.lower()
         check_detector(name)  # a detector of the caller's own cannot be remade
+        # remade as it was made: re-framed only where its BlazeFace had a face check (a
+        # BlazeFace object handed to load() keeps its own boxes)
+        reframe = getattr(getattr(detector, "first", detector), "face_check", None) is not None
         other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
-                           threads=self.threads, min_face=min_face, reframe=self.reframe)
+                           threads=self.threads, min_face=min_face, reframe=reframe)
         other.temperature = self.temperature
         return other
 
