@@ -89,6 +89,8 @@ def test_centerface_shares_the_cascades_networks_and_finds_the_same_faces():
     # without re-framing the cascade has no face check, and CenterFace keeps one of its own
     plain = Cascade(reframe=False)
     assert plain.first.face_check is None and plain.second.face_check is not None
+    # what re-frames the cascade's faces, as reports (bench/scenes.py) and variants read it
+    assert cascade.face_check is cascade.first.face_check and plain.face_check is None
 
 
 def test_a_recogniser_warms_its_detector_whatever_it_is():

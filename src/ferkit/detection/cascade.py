@@ -33,6 +33,11 @@ class Cascade:
         self._second = None
 
     @property
+    def face_check(self) -> FaceCheck | None:
+        """The face check that re-frames BlazeFace's faces (None: reframe=False)."""
+        return self.first.face_check
+
+    @property
     def second(self):
         """CenterFace, loaded the first time a picture needs it (or by warm())."""
         self.warm()

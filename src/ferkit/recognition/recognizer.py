@@ -112,9 +112,9 @@ class Recognizer:
         detector = self.detector
         name = type(detector).__name__.lower()
         check_detector(name)  # a detector of the caller's own cannot be remade
-        # remade as it was made: re-framed only where its BlazeFace had a face check (a
-        # BlazeFace object handed to load() keeps its own boxes)
-        reframe = getattr(getattr(detector, "first", detector), "face_check", None) is not None
+        # remade as it was made: re-framed only where it had a face check (a BlazeFace
+        # object handed to load() keeps its own boxes)
+        reframe = getattr(detector, "face_check", None) is not None
         other = Recognizer(self.backend, detector=name, tta=self.tta, crop_scale=self.crop_scale,
                            threads=self.threads, min_face=min_face, reframe=reframe)
         other.temperature = self.temperature
