@@ -1,6 +1,7 @@
 """--val-split for a dataset with only train/, and the class-imbalance options."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,38 @@ def test_training_with_both_imbalance_options(tmp_path):
               "--batch-size", "8", "--class-weights", "balanced", "--sampler", "balanced")
     ckpt = torch.load(tmp_path / "out" / "best_model.pth", weights_only=True)
     assert ckpt["train_args"]["sampler"] == "balanced", r.stdout
+
+
+def held_out(out: Path) -> tuple[str, list[str]]:
+    """The seed its header names and the files of a run's val_split.txt."""
+    lines = (out / "val_split.txt").read_text().splitlines()
+    return re.search(r"seed \d+", lines[0])[0], [ln for ln in lines if not ln.startswith("#")]
+
+
+def test_runs_with_other_seeds_validate_on_the_same_faces(tmp_path):
+    data = make_dataset(tmp_path / "data", per_class=8, splits=("train",))
+    flags = ("--img-size", "32", "--pretrained", "none", "--batch-size", "8", "--val-split",
+             "0.25")
+    runs = {name: tmp_path / name for name in ("seed1", "seed2", "split5")}
+    train(data, runs["seed1"], *flags, "--seed", "1")
+    train(data, runs["seed2"], *flags, "--seed", "2")
+    train(data, runs["split5"], *flags, "--seed", "1", "--split-seed", "5")
+    first = held_out(runs["seed1"])
+    assert held_out(runs["seed2"]) == first and first[0] == "seed 42"
+    assert held_out(runs["split5"])[0] == "seed 5" and held_out(runs["split5"])[1] != first[1]
+
+
+def test_a_run_from_before_split_seed_resumes_on_its_own_held_out_faces(tmp_path):
+    data = make_dataset(tmp_path / "data", per_class=8, splits=("train",))
+    out = tmp_path / "out"
+    # such a run drew its split with --seed: here 3
+    train(data, out, "--img-size", "32", "--pretrained", "none", "--batch-size", "8",
+          "--val-split", "0.25", "--seed", "3", "--split-seed", "3")
+    before = held_out(out)
+    ckpt = torch.load(out / "last_model.pth", weights_only=True)
+    del ckpt["train_args"]["split_seed"]
+    torch.save(ckpt, out / "last_model.pth")
+    r = ferkit("train", "--resume", str(out), "--epochs", "2", "--cache-dir", "none",
+               "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert held_out(out) == before

@@ -56,6 +56,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=float, metavar="FRACTION",
                    help="validate on a stratified, seeded FRACTION of train/ (its file list is "
                         "saved as val_split.txt) instead of val/ or test/")
+    p.add_argument("--split-seed", type=int,
+                   help="seed of --val-split's draw, apart from --seed so that runs with other "
+                        "seeds validate on the same faces (42)")
     p.add_argument("--class-weights", choices=["none", "balanced"],
                    help="balanced: weigh the loss by inverse class frequency (none)")
     p.add_argument("--sampler", choices=["shuffle", "balanced"],

@@ -74,8 +74,8 @@ RECIPES = {
 # flag the user gave from one left out.
 DEFAULTS = dict(
     data="data", output_dir=".", recipe="brief", arch="mobilenet_v2", pretrained="imagenet",
-    seed=42, freeze_backbone=False, soft_labels=False, ferplus_classes=7, val_split=0.0,
-    class_weights="none", sampler="shuffle", teacher=(), distill=0.5,
+    seed=42, split_seed=42, freeze_backbone=False, soft_labels=False, ferplus_classes=7,
+    val_split=0.0, class_weights="none", sampler="shuffle", teacher=(), distill=0.5,
 )
 
 OUTPUTS = (
@@ -172,11 +172,11 @@ def load_data(args, out: Path, master: bool) -> tuple[Split, Split]:
         classes = list_classes(train_dir)
         if args.val_split:
             train_s, val_s = stratified_split(list_files(train_dir, classes), args.val_split,
-                                              args.seed)
+                                              args.split_seed)
             if master:
                 write_file_list(out / "val_split.txt", train_dir, val_s,
                                 f"ferkit validation split: {args.val_split:g} of each class, "
-                                f"seed {args.seed}; ferkit evaluate --data {train_dir} "
+                                f"seed {args.split_seed}; ferkit evaluate --data {train_dir} "
                                 f"--files {out / 'val_split.txt'}")
             train, val = (load_samples(train_dir, s, classes, args.img_size, cache, progress)
                           for s in (train_s, val_s))

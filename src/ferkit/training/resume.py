@@ -60,6 +60,8 @@ def merge_args(args: argparse.Namespace, path: Path, ckpt: dict) -> argparse.Nam
                 f"leave {flag} out to resume, or start a new run"
             )
         setattr(args, key, value)
+    if "split_seed" not in saved:  # runs from before --split-seed drew the split with --seed
+        args.split_seed = saved.get("seed", 42)
     data = ckpt["resume"]["data"]
     if args.data is not None and Path(args.data).resolve() != Path(data):
         raise FerkitError(
