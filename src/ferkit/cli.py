@@ -21,6 +21,8 @@ COMMANDS = {
                  "report accuracy, F1 and the confusion matrix of a model"),
     "compare": ("ferkit.commands.compare",
                 "two or more models on the same faces: is the difference real?"),
+    "average": ("ferkit.commands.average",
+                "one model from several runs: their weights averaged (a model soup)"),
     "export": ("ferkit.commands.export", "export a checkpoint to ONNX"),
     "calibrate": ("ferkit.commands.calibrate",
                   "fit a temperature so that confidences are probabilities"),
@@ -35,7 +37,7 @@ COMMANDS = {
              "versions, extras, accelerators: what to paste in a bug report"),
 }
 # commands whose own extra installs everything they need: a missing module names it
-HOME_EXTRAS = {"train": "train", "video": "video", "serve": "serve"}
+HOME_EXTRAS = {"train": "train", "average": "train", "video": "video", "serve": "serve"}
 
 
 class Parser(argparse.ArgumentParser):

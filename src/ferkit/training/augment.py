@@ -60,6 +60,13 @@ class TrainPreset:
     erasing: float = 0.0
     photo: float = 0.0
 
+    @classmethod
+    def from_settings(cls, s: dict) -> TrainPreset:
+        """The augmentation a run's settings (its train_args) describe."""
+        return cls(img_size=s["img_size"], rotation=s["rotation"], erasing=s["erasing"],
+                   translate=s["translate"], scale=(s["min_scale"], s["max_scale"]),
+                   photo=s.get("photo_aug", 0.0))
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None):
         x = to_float(images)
         if x.shape[-1] > self.img_size:  # shrink first so grid_sample does not alias

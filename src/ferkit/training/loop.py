@@ -355,11 +355,7 @@ def build_run(args: argparse.Namespace, train: Split, out: Path, device: torch.d
         ),
         raw_model=raw_model, model=model, ema=ema, opt=opt, plateau=plateau,
         step_sched=step_sched, gen=torch.Generator(device=device).manual_seed(args.seed + rank),
-        train_aug=TrainPreset(
-            img_size=args.img_size, rotation=args.rotation, erasing=args.erasing,
-            translate=args.translate, scale=(args.min_scale, args.max_scale),
-            photo=args.photo_aug,
-        ),
+        train_aug=TrainPreset.from_settings(vars(args)),
         eval_aug=EvalPreset(img_size=args.img_size),
         soft=torch.from_numpy(train.soft).to(device) if train.soft is not None else None,
         class_weights=(torch.from_numpy(weights).to(device)
