@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import FerkitError
-from ..recognition.checkpoint import load_model, save_checkpoint
+from ..recognition.checkpoint import model_from_checkpoint, save_checkpoint
 from ..training.augment import EvalPreset, TrainPreset
 from ..training.average import average_weights, measure_batchnorm, training_settings
 from ..training.loop import evaluate, load_data
@@ -44,7 +44,8 @@ def main(args: argparse.Namespace) -> None:
     if any(Path(c).resolve() == output.resolve() for c in args.checkpoints):
         raise FerkitError(f"--output {output} is one of the checkpoints being averaged")
     check_batch_size(args.batch_size)
-    model, first = average_weights(args.checkpoints)
+    model, ckpts = average_weights(args.checkpoints)
+    first = ckpts[0]
     settings = training_settings(first["train_args"], args.data)
     train, val = load_data(settings, output.parent, master=False)
     print(f"averaged {len(args.checkpoints)} runs of {first['config']['arch']} at "
@@ -55,19 +56,21 @@ def main(args: argparse.Namespace) -> None:
         measure_batchnorm(model, torch.from_numpy(train.images),
                           TrainPreset.from_settings(vars(settings)), args.batch_size,
                           progress=None if args.no_progress else _progress)
-    held_out = held_out_accuracy(model, args.checkpoints, val, first["config"]["img_size"])
+    parents = {c: model_from_checkpoint(ckpt, c) for c, ckpt in zip(args.checkpoints, ckpts,
+                                                                    strict=True)}
+    held_out = held_out_accuracy(model, parents, val, first["config"]["img_size"])
     save_checkpoint(output, model, first["config"], train_args=first["train_args"],
                     averaged_from=[str(c) for c in args.checkpoints],
                     batchnorm=args.batchnorm, metrics={"val_acc": held_out["average"]})
     print(f"wrote {output}")
 
 
-def held_out_accuracy(model, checkpoints: list[str], val, img_size: int) -> dict[str, float]:
+def held_out_accuracy(model, parents: dict, val, img_size: int) -> dict[str, float]:
     """The average's and each run's accuracy on the runs' held-out faces, printed."""
     images, labels = torch.from_numpy(val.images), torch.from_numpy(val.labels)
     preset = EvalPreset(img_size=img_size)
-    accuracy = {str(c): evaluate(load_model(c)[0], images, labels, preset)[1]
-                for c in checkpoints}
+    accuracy = {str(name): evaluate(parent, images, labels, preset)[1]
+                for name, parent in parents.items()}
     accuracy["average"] = evaluate(model, images, labels, preset)[1]
     print(f"held-out faces ({len(labels)} of {val.root}):")
     for name, acc in accuracy.items():

@@ -15,6 +15,7 @@ from ..errors import FerkitError
 from ..recognition.checkpoint import MODEL_KEYS, load_checkpoint, model_from_checkpoint
 from ..recognition.networks import FerNet
 from .augment import TrainPreset
+from .resume import split_seed
 
 
 def check_same_network(ckpts: list[dict], paths: list[str]) -> None:
@@ -29,9 +30,9 @@ def check_same_network(ckpts: list[dict], paths: list[str]) -> None:
             raise FerkitError(f"{path}'s weights differ in shape from {paths[0]}'s")
 
 
-def average_weights(paths: list[str | Path]) -> tuple[FerNet, dict]:
+def average_weights(paths: list[str | Path]) -> tuple[FerNet, list[dict]]:
     """The mean of the checkpoints' weights, as a network (BatchNorm statistics averaged too),
-    and the first checkpoint (its config and training settings)."""
+    and the checkpoints read."""
     if len(paths) < 2:
         raise FerkitError("averaging needs two checkpoints or more")
     ckpts = [load_checkpoint(p) for p in paths]
@@ -43,7 +44,7 @@ def average_weights(paths: list[str | Path]) -> tuple[FerNet, dict]:
             state[name] = sum(c["model"][name].float() for c in ckpts).div(len(ckpts)).to(
                 value.dtype)
     model.load_state_dict(state)
-    return model, ckpts[0]
+    return model, ckpts
 
 
 def training_settings(train_args: dict, data: str | None) -> argparse.Namespace:
@@ -51,8 +52,7 @@ def training_settings(train_args: dict, data: str | None) -> argparse.Namespace:
     args = argparse.Namespace(**train_args)
     if data is not None:
         args.data = data
-    if getattr(args, "split_seed", None) is None:  # runs from before --split-seed
-        args.split_seed = train_args.get("seed", 42)
+    args.split_seed = split_seed(train_args)
     return args
 
 

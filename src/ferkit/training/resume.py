@@ -43,6 +43,11 @@ def load(path: str | Path) -> tuple[Path, dict]:
     return path, ckpt
 
 
+def split_seed(train_args: dict) -> int:
+    """The seed a run drew its --val-split with: runs from before --split-seed used --seed."""
+    return train_args.get("split_seed", train_args.get("seed", 42))
+
+
 def merge_args(args: argparse.Namespace, path: Path, ckpt: dict) -> argparse.Namespace:
     """The checkpoint's settings, with the user's where they may differ; one clear error for
     a setting that contradicts the checkpoint."""
@@ -60,8 +65,7 @@ def merge_args(args: argparse.Namespace, path: Path, ckpt: dict) -> argparse.Nam
                 f"leave {flag} out to resume, or start a new run"
             )
         setattr(args, key, value)
-    if "split_seed" not in saved:  # runs from before --split-seed drew the split with --seed
-        args.split_seed = saved.get("seed", 42)
+    args.split_seed = split_seed(saved)
     data = ckpt["resume"]["data"]
     if args.data is not None and Path(args.data).resolve() != Path(data):
         raise FerkitError(
