@@ -97,12 +97,12 @@ def test_detect_crop_classify_finds_the_faces_and_keeps_their_accuracy():
     original = rec.classify(originals).argmax(1) == truth
     found = [r.faces for r in rec.predict_many(placed)]  # faces batched through the model
     one = [i for i, f in enumerate(found) if len(f) == 1]  # a second (false) face: a miss
-    assert len(one) >= 0.95 * len(found)
-    # the detector's framing and the resampling cost the found faces at most 2 points
-    # (measured: 1.4 with the int8 model, 1.3 with fp32; cropping each at its true square
-    # alone costs 0.7)
+    assert len(one) >= 0.98 * len(found)  # measured 99.1% with the cascade, 97.2% BlazeFace alone
+    # the detector's framing (re-framed by the face check) and the resampling cost the found
+    # faces at most 1 point (measured 2026-12-08: 0.1 with the int8 model; 1.4 before the face
+    # check, which a 2-point bound let through)
     through_detector = np.mean([rec.classes.index(found[i][0].label) == truth[i] for i in one])
-    assert through_detector >= np.mean(original[one]) - 0.02, (through_detector,
+    assert through_detector >= np.mean(original[one]) - 0.01, (through_detector,
                                                                 np.mean(original[one]))
 
 
