@@ -1,4 +1,5 @@
 import contextlib
+import http.server
 import io
 import os
 import socket
@@ -163,6 +164,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class LocalHTTPServer(http.server.ThreadingHTTPServer):
+    """A test's HTTP server on 127.0.0.1 that stays quiet when a client hangs up mid-answer
+    (as a video reader does once it has its frames); any other error is still printed."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import http.server
 import threading
 
 import pytest
-from conftest import ROOT, assert_user_error, ferkit, free_port
+from conftest import ROOT, LocalHTTPServer, assert_user_error, ferkit, free_port
 
 from ferkit import FerkitError, load
 from ferkit.io.urls import fetch, is_url, url_name
@@ -34,7 +34,7 @@ def site(tmp_path_factory):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(
+    server = LocalHTTPServer(
         ("127.0.0.1", free_port()), functools.partial(Handler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -6,7 +6,6 @@ import io
 import itertools
 import json
 import socket
-import socketserver
 import threading
 import time
 from fractions import Fraction
@@ -16,6 +15,7 @@ import pytest
 from conftest import (
     ROOT,
     SHARED,
+    LocalHTTPServer,
     assert_user_error,
     ferkit,
     ferkit_without,
@@ -233,8 +233,7 @@ def mjpeg_stream():
                 self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                  b"%d\r\n\r\n%s\r\n" % (len(jpeg), jpeg))
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Camera)
-    server.daemon_threads = True
+    server = LocalHTTPServer(("127.0.0.1", 0), Camera)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]
